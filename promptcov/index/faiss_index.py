@@ -1,0 +1,172 @@
+"""The FAISS index over distinct texts, persisted with a manifest that is checked on load.
+
+Vectors are L2-normalised and searched by inner product (= cosine similarity). Ids are the
+int64 ``text_id`` of each distinct (system, prompt) text, through ``IndexIDMap2``; the store's
+``requests`` table maps them back to requests.
+
+The index type comes from a factory string: exact ``IDMap2,Flat`` while the store is small,
+and the configured large factory (``IDMap2,IVF4096,Flat`` by default, searched with ``nprobe``)
+once it holds more than ``large_threshold`` vectors. IVF needs training, so the switch rebuilds
+the index from the vector shards (streamed, one shard at a time).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import faiss
+import numpy as np
+
+from promptcov.errors import InputError, ManifestMismatchError
+from promptcov.io import read_json, tmp_path_for, write_json
+
+__all__ = ["VectorIndex", "INDEX_SCHEMA_VERSION"]
+
+log = logging.getLogger(__name__)
+
+INDEX_SCHEMA_VERSION = 1
+
+
+def _as_f32(x: np.ndarray, dim: int) -> np.ndarray:
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if x.ndim == 1:
+        x = x.reshape(1, -1)
+    if x.ndim != 2 or x.shape[1] != dim:
+        raise ValueError(f"expected vectors of shape (n, {dim}), got {x.shape}")
+    return x
+
+
+class VectorIndex:
+    """A FAISS ``IDMap2`` index with inner-product metric and a manifest.
+
+    >>> ix = VectorIndex(dim=4, model="m")
+    >>> v = np.eye(4, dtype=np.float32)
+    >>> ix.add(np.array([10, 11, 12, 13]), v)
+    >>> sims, ids = ix.search(v[:1], k=2)
+    >>> int(ids[0, 0]), round(float(sims[0, 0]), 3)
+    (10, 1.0)
+    """
+
+    def __init__(self, dim: int, model: str, factory: str = "IDMap2,Flat", nprobe: int = 32):
+        if dim <= 0:
+            raise ValueError(f"dim must be positive, got {dim}")
+        self.dim = int(dim)
+        self.model = model
+        self.factory = factory
+        self.nprobe = nprobe
+        self.shards: set[int] = set()
+        self.index = self._make(factory)
+
+    def _make(self, factory: str):
+        if not factory.startswith("IDMap2,"):
+            factory = "IDMap2," + factory
+        try:
+            index = faiss.index_factory(self.dim, factory, faiss.METRIC_INNER_PRODUCT)
+        except RuntimeError as exc:
+            raise InputError(f"bad FAISS factory string {factory!r}: {exc}") from exc
+        self.factory = factory
+        return index
+
+    @property
+    def ntotal(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def is_trained(self) -> bool:
+        return bool(self.index.is_trained)
+
+    def train(self, sample: np.ndarray) -> None:
+        self.index.train(_as_f32(sample, self.dim))
+
+    def add(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        vecs = _as_f32(vecs, self.dim)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        if ids.shape != (vecs.shape[0],):
+            raise ValueError(f"{len(ids)} ids for {vecs.shape[0]} vectors")
+        if not self.is_trained:
+            raise ValueError(f"index {self.factory} must be trained before adding vectors")
+        self.index.add_with_ids(vecs, ids)
+
+    def _set_search_params(self) -> None:
+        try:
+            ivf = faiss.extract_index_ivf(self.index)
+        except RuntimeError:
+            ivf = None
+        if ivf is not None:
+            ivf.nprobe = self.nprobe
+        sub = faiss.downcast_index(self.index.index)
+        if hasattr(sub, "hnsw"):
+            sub.hnsw.efSearch = max(self.nprobe, 64)
+
+    def search(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """``(similarities, ids)`` of the ``k`` nearest texts per query; missing hits have id -1."""
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        q = _as_f32(queries, self.dim)
+        if self.ntotal == 0:
+            return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
+        self._set_search_params()
+        return self.index.search(q, min(k, self.ntotal))
+
+    # -- persistence -------------------------------------------------------------------
+    def manifest(self) -> dict:
+        return {"schema_version": INDEX_SCHEMA_VERSION, "model": self.model, "dim": self.dim,
+                "factory": self.factory, "count": self.ntotal, "nprobe": self.nprobe,
+                "shards": sorted(self.shards)}
+
+    def save(self, directory: str | Path) -> None:
+        """Write ``index.faiss`` then ``manifest.json``, each atomically.
+
+        The manifest is written last, so a crash in between leaves a manifest whose count does
+        not match the index: :meth:`load` notices and the embed job rebuilds from the shards.
+        """
+        directory = Path(directory)
+        tmp = tmp_path_for(directory / "index.faiss")
+        faiss.write_index(self.index, str(tmp))
+        tmp.replace(directory / "index.faiss")
+        write_json(directory / "manifest.json", self.manifest())
+
+    @classmethod
+    def load(cls, directory: str | Path, model: str | None = None, dim: int | None = None) -> VectorIndex:
+        """Load and check against the expected ``model`` and ``dim``; a mismatch names both sides."""
+        directory = Path(directory)
+        mpath = directory / "manifest.json"
+        if not mpath.exists():
+            raise InputError(f"no FAISS index in {directory}; run `promptcov embed` first")
+        m = read_json(mpath)
+        if m.get("schema_version") != INDEX_SCHEMA_VERSION:
+            raise ManifestMismatchError(
+                f"{mpath}: index schema version {m.get('schema_version')} != expected {INDEX_SCHEMA_VERSION}")
+        if model is not None and m.get("model") != model:
+            raise ManifestMismatchError(
+                f"{mpath}: index was built with model {m.get('model')!r}, but {model!r} was asked for")
+        if dim is not None and m.get("dim") != dim:
+            raise ManifestMismatchError(f"{mpath}: index dimension {m.get('dim')} != expected {dim}")
+        index = faiss.read_index(str(directory / "index.faiss"))
+        if index.d != m["dim"]:
+            raise ManifestMismatchError(f"{mpath}: manifest dimension {m['dim']} != index file dimension {index.d}")
+        if index.ntotal != m["count"]:
+            raise ManifestMismatchError(
+                f"{mpath}: manifest count {m['count']} != index file count {index.ntotal} (interrupted write?)")
+        self = cls.__new__(cls)
+        self.dim, self.model, self.factory = int(m["dim"]), m["model"], m["factory"]
+        self.nprobe = int(m.get("nprobe", 32))
+        self.shards = set(m.get("shards", []))
+        self.index = index
+        return self
+
+    @classmethod
+    def build(cls, shards: Iterable[tuple[int, np.ndarray, np.ndarray]], dim: int, model: str, factory: str,
+              nprobe: int = 32, train_sample: Iterator | None = None) -> VectorIndex:
+        """Build a fresh index from ``(shard, ids, vecs)`` batches; trains first when needed."""
+        ix = cls(dim, model, factory, nprobe)
+        if not ix.is_trained:
+            if train_sample is None:
+                raise ValueError(f"factory {factory} needs training vectors")
+            ix.train(np.concatenate(list(train_sample)))
+        for shard, ids, vecs in shards:
+            ix.add(ids, vecs)
+            ix.shards.add(int(shard))
+        return ix

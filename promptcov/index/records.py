@@ -1,0 +1,228 @@
+"""One request-log record: validation and normalisation (``../shared/spec/log-format.md``).
+
+A gateway log record becomes a flat dict with the store's columns. Anything that breaks the
+format raises :class:`BadRecord` with a short reason; the ingest job quarantines it with the
+source file and line and carries on.
+
+>>> r = normalize_record({"account_id": "a1", "timestamp": "2026-11-16T09:12:44Z",
+...                       "prompt": "Write a haiku about rain"}, source="log.jsonl", line=1)
+>>> r["account_id"], r["ts"].isoformat(), r["turn_index"]
+('a1', '2026-11-16T09:12:44', None)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from typing import Any
+
+__all__ = [
+    "BadRecord",
+    "KNOWN_FIELDS",
+    "normalize_record",
+    "parse_timestamp",
+    "text_id",
+    "derive_request_id",
+    "embed_text",
+]
+
+#: Fields the log format defines; anything else is kept as opaque metadata.
+KNOWN_FIELDS = (
+    "request_id", "account_id", "timestamp", "prompt", "messages", "system", "conversation_id",
+    "turn_index", "model", "org_id", "ip", "asn", "payment_id", "user_agent",
+)
+_OPTIONAL_STR = ("request_id", "system", "conversation_id", "model", "org_id", "ip", "payment_id", "user_agent")
+_MS_CUTOFF = 1e11  # epoch values above this are milliseconds
+_MAX_INT63 = (1 << 63) - 1
+
+
+class BadRecord(ValueError):
+    """A record that breaks the log format; ``reason`` says how."""
+
+    def __init__(self, reason: str, raw: str | None = None):
+        super().__init__(reason)
+        self.reason = reason
+        self.raw = raw  # the undecodable source text, kept so that quarantine loses nothing
+
+
+def text_id(system: str, prompt: str) -> int:
+    """Stable 63-bit id of a distinct (system, prompt) text: the unit that is embedded once."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(system.encode("utf-8", "surrogatepass"))
+    h.update(b"\x1f")
+    h.update(prompt.encode("utf-8", "surrogatepass"))
+    return int.from_bytes(h.digest(), "little") & _MAX_INT63
+
+
+def derive_request_id(source: str, line: int) -> str:
+    """Request id for records without one: a stable hash of the file name and line/row number."""
+    key = f"{os.path.basename(str(source))}:{line}"
+    return "h-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
+
+
+def embed_text(system: str, prompt: str, max_system_chars: int = 600) -> str:
+    """The text that is embedded for a (system, prompt) pair.
+
+    The user prompt comes first so that truncation (``max_seq_length`` tokens) cuts the system
+    prompt, not the request: a product's long fixed system prompt must not drown the varied
+    questions its users ask.
+    """
+    if not system:
+        return prompt
+    return f"{prompt}\n\n[system] {system[:max_system_chars]}"
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """Parse an ISO 8601 string with offset/``Z`` or epoch seconds/milliseconds to naive UTC."""
+    if isinstance(value, bool):
+        raise BadRecord("timestamp has the wrong type (bool)")
+    if isinstance(value, datetime):
+        if value.tzinfo is None:  # Parquet timestamps without zone are UTC by convention
+            return value
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+    if isinstance(value, (int, float)):
+        v = float(value)
+        if v != v or v in (float("inf"), float("-inf")):
+            raise BadRecord("timestamp is not a finite number")
+        if v > _MS_CUTOFF:
+            v /= 1000.0
+        try:
+            return datetime.fromtimestamp(v, tz=timezone.utc).replace(tzinfo=None)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise BadRecord(f"timestamp out of range: {value!r}") from exc
+    if isinstance(value, str):
+        s = value.strip()
+        if not s:
+            raise BadRecord("timestamp is empty")
+        if s.endswith(("Z", "z")):
+            s = s[:-1] + "+00:00"
+        try:
+            dt = datetime.fromisoformat(s)
+        except ValueError as exc:
+            raise BadRecord(f"unparseable timestamp {value!r}") from exc
+        if dt.tzinfo is None:
+            raise BadRecord(f"timestamp {value!r} has no UTC offset or Z")
+        return dt.astimezone(timezone.utc).replace(tzinfo=None)
+    raise BadRecord(f"timestamp has the wrong type ({type(value).__name__})")
+
+
+def _content_text(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for part in content:
+            if isinstance(part, str):
+                parts.append(part)
+            elif isinstance(part, dict):
+                kind = part.get("type")
+                if kind == "text":
+                    text = part.get("text")
+                    if not isinstance(text, str):
+                        raise BadRecord(f"{where}: a text part has no string 'text'")
+                    parts.append(text)
+                elif kind in ("image_url", "image", "input_image"):
+                    parts.append("[image]")  # keeps the request shape visible (computer vision)
+            else:
+                raise BadRecord(f"{where}: content parts must be objects")
+        return "\n".join(parts)
+    if content is None:
+        return ""
+    raise BadRecord(f"{where}: content has the wrong type ({type(content).__name__})")
+
+
+def _from_messages(messages: Any) -> tuple[str, str, int]:
+    """(last user prompt, joined system text, number of earlier user turns)."""
+    if not isinstance(messages, list):
+        raise BadRecord(f"messages has the wrong type ({type(messages).__name__}); expected a list")
+    systems, users = [], []
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or "role" not in m:
+            raise BadRecord(f"messages[{i}] is not a {{role, content}} object")
+        role = m.get("role")
+        if role == "system":
+            systems.append(_content_text(m.get("content"), f"messages[{i}]"))
+        elif role == "user":
+            users.append(_content_text(m.get("content"), f"messages[{i}]"))
+    if not users:
+        raise BadRecord("messages has no user message")
+    return users[-1], "\n\n".join(s for s in systems if s), len(users) - 1
+
+
+def _opt_str(raw: dict, name: str) -> str | None:
+    v = raw.get(name)
+    if v is None:
+        return None
+    if not isinstance(v, str):
+        raise BadRecord(f"field {name!r} has the wrong type ({type(v).__name__}); expected a string")
+    return v
+
+
+def normalize_record(raw: Any, source: str, line: int) -> dict:
+    """Validate one raw record and return the store row (without ``text_id``'s text columns).
+
+    Returns a dict with keys ``request_id, account_id, ts, system, prompt, conversation_id,
+    turn_index, model, org_id, ip, asn, payment_id, user_agent, meta, source, line``.
+    Raises :class:`BadRecord` when the record breaks the log format.
+    """
+    if not isinstance(raw, dict):
+        raise BadRecord(f"record is not an object ({type(raw).__name__})")
+    acc = raw.get("account_id")
+    if acc is None or acc == "":
+        raise BadRecord("missing required field 'account_id'")
+    if not isinstance(acc, str):
+        raise BadRecord(f"field 'account_id' has the wrong type ({type(acc).__name__}); expected a string")
+    if raw.get("timestamp") is None or raw.get("timestamp") == "":
+        raise BadRecord("missing required field 'timestamp'")
+    ts = parse_timestamp(raw["timestamp"])
+
+    out = {name: _opt_str(raw, name) for name in _OPTIONAL_STR}
+    prompt = raw.get("prompt")
+    turn_index = raw.get("turn_index")
+    system = out["system"]
+    if prompt is not None:
+        if not isinstance(prompt, str):
+            raise BadRecord(f"field 'prompt' has the wrong type ({type(prompt).__name__}); expected a string")
+        if raw.get("messages") is not None:
+            _, msg_system, earlier = _from_messages(raw["messages"])
+            system = system if system is not None else (msg_system or None)
+            turn_index = earlier if turn_index is None else turn_index
+    elif raw.get("messages") is not None:
+        prompt, msg_system, earlier = _from_messages(raw["messages"])
+        if system is None:
+            system = msg_system or None
+        if turn_index is None:
+            turn_index = earlier
+    else:
+        raise BadRecord("missing required field 'prompt' (and no 'messages')")
+    if not prompt.strip():
+        raise BadRecord("empty prompt")
+
+    if turn_index is not None:
+        if isinstance(turn_index, bool) or not isinstance(turn_index, int):
+            raise BadRecord(f"field 'turn_index' has the wrong type ({type(turn_index).__name__}); expected an integer")
+        if turn_index < 0:
+            raise BadRecord(f"field 'turn_index' is negative ({turn_index})")
+    asn = raw.get("asn")
+    if asn is not None:
+        if isinstance(asn, bool) or not isinstance(asn, (str, int)):
+            raise BadRecord(f"field 'asn' has the wrong type ({type(asn).__name__}); expected a string or integer")
+        asn = str(asn)
+
+    meta = {k: v for k, v in raw.items() if k not in KNOWN_FIELDS}
+    request_id = out["request_id"] or derive_request_id(source, line)
+    out.update(
+        request_id=request_id,
+        account_id=acc,
+        ts=ts,
+        system=system or "",
+        prompt=prompt,
+        turn_index=turn_index,
+        asn=asn,
+        meta=json.dumps(meta, ensure_ascii=False, default=str, sort_keys=True) if meta else None,
+        source=str(source),
+        line=int(line),
+    )
+    return out

@@ -1,0 +1,315 @@
+"""The store: one folder holding all state of one deployment.
+
+Layout (see docs/DESIGN.md)::
+
+    store.json            manifest: schema version, model and dimension once embedded
+    catalog.duckdb        requests, texts, embedded, and the coverage tables
+    quarantine/*.jsonl    bad records with source, line and reason
+    vectors/shard-*.npz   embedded texts (ids int64, vecs float32)
+    index/                the FAISS index and its manifest
+    map/, scores/         coverage artefacts
+
+Why DuckDB: the request table is append-mostly and read by analytical scans (per account, per
+week, per area); DuckDB is a columnar engine in one file, with transactions (a batch is stored
+whole or not at all), a primary key that makes ingestion idempotent, and Parquet/CSV export.
+Vectors live beside it as ``.npz`` shards written atomically, so an interrupted embed job loses
+at most the shard in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from promptcov.errors import InputError, ManifestMismatchError
+from promptcov.io import atomic_write, read_json, write_json
+
+__all__ = ["Store", "SCHEMA_VERSION", "default_store_path"]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS requests (
+    request_id VARCHAR PRIMARY KEY, account_id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL,
+    text_id BIGINT NOT NULL, conversation_id VARCHAR, turn_index INTEGER, model VARCHAR,
+    org_id VARCHAR, ip VARCHAR, asn VARCHAR, payment_id VARCHAR, user_agent VARCHAR,
+    meta VARCHAR, source VARCHAR, line BIGINT);
+CREATE TABLE IF NOT EXISTS texts (
+    text_id BIGINT PRIMARY KEY, system VARCHAR NOT NULL, prompt VARCHAR NOT NULL, n_requests BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS embedded (text_id BIGINT PRIMARY KEY, shard INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    source VARCHAR, ingested_at TIMESTAMP, n_read BIGINT, n_stored BIGINT, n_duplicates BIGINT,
+    n_quarantined BIGINT);
+"""
+
+_REQUEST_COLS = (
+    "request_id", "account_id", "ts", "text_id", "conversation_id", "turn_index", "model", "org_id",
+    "ip", "asn", "payment_id", "user_agent", "meta", "source", "line",
+)
+
+
+def default_store_path() -> Path:
+    """``$PROMPTCOV_STORE``, else ``./promptcov-store`` (the contract's default)."""
+    return Path(os.environ.get("PROMPTCOV_STORE") or "promptcov-store")
+
+
+class Store:
+    """A promptcov store folder. Open it with ``Store(path)``; it is created on first use.
+
+    >>> import tempfile
+    >>> s = Store(tempfile.mkdtemp())
+    >>> s.count("requests")
+    0
+    """
+
+    def __init__(self, path: str | os.PathLike, read_only: bool = False):
+        self.path = Path(path)
+        self.read_only = read_only
+        self._con = None
+        if self.path.exists() and not self.path.is_dir():
+            raise InputError(f"--store {self.path}: exists and is not a directory")
+        if read_only and not (self.path / "catalog.duckdb").exists():
+            raise InputError(f"--store {self.path}: no promptcov store here; run `promptcov ingest LOG` first")
+        if not read_only:
+            self.path.mkdir(parents=True, exist_ok=True)
+            if not self.manifest_path.exists():
+                write_json(self.manifest_path, {
+                    "schema_version": SCHEMA_VERSION,
+                    "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "model": None, "dim": None})
+        manifest = self.manifest()
+        if manifest.get("schema_version") != SCHEMA_VERSION:
+            raise ManifestMismatchError(
+                f"{self.manifest_path}: store schema version {manifest.get('schema_version')} "
+                f"!= this promptcov's {SCHEMA_VERSION}")
+
+    # -- paths ---------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "store.json"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.path / "quarantine"
+
+    @property
+    def vectors_dir(self) -> Path:
+        return self.path / "vectors"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.path / "index"
+
+    @property
+    def map_dir(self) -> Path:
+        return self.path / "map"
+
+    @property
+    def scores_dir(self) -> Path:
+        return self.path / "scores"
+
+    # -- manifest ------------------------------------------------------------------------
+    def manifest(self) -> dict:
+        return read_json(self.manifest_path)
+
+    def bind_model(self, model: str, dim: int) -> None:
+        """Record the embedding model; refuse a second, different one (vectors never mix)."""
+        m = self.manifest()
+        if m.get("model") not in (None, model) or m.get("dim") not in (None, dim):
+            raise ManifestMismatchError(
+                f"store {self.path} holds vectors of model {m.get('model')!r} (dim {m.get('dim')}), "
+                f"not {model!r} (dim {dim}); use the store's model (--model {m.get('model')}) "
+                f"or a new --store")
+        if m.get("model") is None:
+            m.update(model=model, dim=int(dim))
+            write_json(self.manifest_path, m)
+
+    # -- database ------------------------------------------------------------------------
+    @property
+    def con(self):
+        """The DuckDB connection (opened lazily, tables created on first open)."""
+        if self._con is None:
+            import duckdb
+
+            db = self.path / "catalog.duckdb"
+            try:
+                self._con = duckdb.connect(str(db), read_only=self.read_only)
+            except duckdb.IOException as exc:
+                raise InputError(f"cannot open {db}: {exc} (is another promptcov job using this store?)") from exc
+            if not self.read_only:
+                self._con.execute(_DDL).fetchall()
+        return self._con
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def has_table(self, name: str) -> bool:
+        row = self.con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[0]
+        return bool(row[0])
+
+    def count(self, table: str) -> int:
+        if not re.fullmatch(r"[a-z_]+", table):
+            raise ValueError(f"bad table name {table!r}")
+        if not self.has_table(table):
+            return 0
+        return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+
+    # -- ingest ----------------------------------------------------------------------------
+    def add_requests(self, rows: list[dict]) -> tuple[int, int]:
+        """Insert normalised records (with ``text_id``, ``system``, ``prompt``) in one transaction.
+
+        Returns ``(stored, duplicates)``; a ``request_id`` already in the store (or twice in the
+        batch) is a duplicate and is skipped, which makes re-ingesting a file a no-op.
+        """
+        import pyarrow as pa
+
+        if not rows:
+            return 0, 0
+        seen: dict[str, dict] = {}
+        for r in rows:
+            seen.setdefault(r["request_id"], r)
+        uniq = list(seen.values())
+        req = pa.table({c: [r[c] for r in uniq] for c in _REQUEST_COLS})
+        txt = pa.table({"text_id": [r["text_id"] for r in uniq], "system": [r["system"] for r in uniq],
+                        "prompt": [r["prompt"] for r in uniq]})
+        con = self.con
+        con.execute("BEGIN TRANSACTION").fetchall()
+        try:
+            con.register("batch_req", req)
+            con.register("batch_txt", txt)
+            con.execute("CREATE OR REPLACE TEMP TABLE new_req AS SELECT b.* FROM batch_req b "
+                        "ANTI JOIN requests r ON b.request_id = r.request_id").fetchall()
+            stored = con.execute("SELECT count(*) FROM new_req").fetchall()[0][0]
+            cols = ", ".join(_REQUEST_COLS)
+            con.execute(f"INSERT INTO requests ({cols}) SELECT {cols} FROM new_req").fetchall()
+            con.execute("""
+                INSERT INTO texts SELECT t.text_id, any_value(t.system), any_value(t.prompt), 0
+                FROM batch_txt t ANTI JOIN texts x ON t.text_id = x.text_id GROUP BY t.text_id""").fetchall()
+            con.execute("""
+                UPDATE texts SET n_requests = texts.n_requests + c.n
+                FROM (SELECT text_id, count(*) AS n FROM new_req GROUP BY text_id) c
+                WHERE texts.text_id = c.text_id""").fetchall()
+            con.execute("DROP TABLE new_req").fetchall()
+            con.execute("COMMIT").fetchall()
+        except BaseException:
+            con.execute("ROLLBACK").fetchall()
+            raise
+        finally:
+            con.unregister("batch_req")
+            con.unregister("batch_txt")
+        return int(stored), len(rows) - int(stored)
+
+    def write_quarantine(self, name: str, records: list[dict]) -> Path:
+        """Write bad records (``source, line, reason, raw``) to ``quarantine/<name>.jsonl`` atomically."""
+        import json
+
+        path = self.quarantine_dir / f"{name}.jsonl"
+        with atomic_write(path) as fh:
+            for r in records:
+                fh.write(json.dumps(r, ensure_ascii=False, default=str) + "\n")
+        return path
+
+    def quarantined(self) -> Iterator[dict]:
+        """Every quarantined record, file by file."""
+        import json
+
+        if not self.quarantine_dir.exists():
+            return
+        for p in sorted(self.quarantine_dir.glob("*.jsonl")):
+            with open(p, encoding="utf-8") as fh:
+                for line in fh:
+                    if line.strip():
+                        yield json.loads(line)
+
+    # -- vectors ---------------------------------------------------------------------------
+    def shard_paths(self) -> list[Path]:
+        return sorted(self.vectors_dir.glob("shard-*.npz"))
+
+    def write_shard(self, shard: int, ids: np.ndarray, vecs: np.ndarray) -> Path:
+        """Persist one embedded batch atomically, then record its ids in ``embedded``."""
+        path = self.vectors_dir / f"shard-{shard:06d}.npz"
+        with atomic_write(path, "wb") as fh:
+            np.savez(fh, ids=np.asarray(ids, dtype=np.int64), vecs=np.ascontiguousarray(vecs, np.float32))
+        self._register_shard(shard, ids)
+        return path
+
+    def _register_shard(self, shard: int, ids: np.ndarray) -> None:
+        import pyarrow as pa
+
+        tbl = pa.table({"text_id": np.asarray(ids, np.int64), "shard": np.full(len(ids), shard, np.int32)})
+        self.con.register("shard_ids", tbl)
+        try:
+            self.con.execute("INSERT INTO embedded SELECT s.* FROM shard_ids s "
+                             "ANTI JOIN embedded e ON s.text_id = e.text_id").fetchall()
+        finally:
+            self.con.unregister("shard_ids")
+
+    def reconcile_shards(self) -> int:
+        """Register shards written by a job that died before recording them; returns how many."""
+        known = {r[0] for r in self.con.execute("SELECT DISTINCT shard FROM embedded").fetchall()}
+        fixed = 0
+        for p in self.shard_paths():
+            n = int(p.stem.split("-")[1])
+            if n not in known:
+                with np.load(p) as z:
+                    self._register_shard(n, z["ids"])
+                fixed += 1
+        if fixed:
+            log.info("registered %d shard(s) left by an interrupted embed job", fixed)
+        return fixed
+
+    def next_shard_number(self) -> int:
+        paths = self.shard_paths()
+        return int(paths[-1].stem.split("-")[1]) + 1 if paths else 0
+
+    def iter_shards(self, shards: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+        """Yield ``(shard, ids, vecs)`` for every (or the given) shard, one at a time."""
+        wanted = None if shards is None else set(shards)
+        for p in self.shard_paths():
+            n = int(p.stem.split("-")[1])
+            if wanted is not None and n not in wanted:
+                continue
+            with np.load(p) as z:
+                yield n, z["ids"], z["vecs"]
+
+    def get_vectors(self, text_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
+        """Vectors of the given texts: ``(ids_found, vecs)`` in the order of ``ids_found``."""
+        ids = np.unique(np.asarray(list(text_ids), dtype=np.int64))
+        if len(ids) == 0:
+            return ids, np.zeros((0, self.manifest().get("dim") or 0), np.float32)
+        import pyarrow as pa
+
+        self.con.register("want_ids", pa.table({"text_id": ids}))
+        try:
+            rows = self.con.execute("SELECT e.text_id, e.shard FROM embedded e JOIN want_ids w USING (text_id)"
+                                    ).fetchall()
+        finally:
+            self.con.unregister("want_ids")
+        by_shard: dict[int, set[int]] = {}
+        for tid, shard in rows:
+            by_shard.setdefault(shard, set()).add(tid)
+        out_ids, out_vecs = [], []
+        for _, sids, svecs in self.iter_shards(by_shard):
+            mask = np.isin(sids, np.fromiter(by_shard[_], np.int64))
+            out_ids.append(sids[mask])
+            out_vecs.append(svecs[mask])
+        if not out_ids:
+            return np.zeros(0, np.int64), np.zeros((0, self.manifest().get("dim") or 0), np.float32)
+        return np.concatenate(out_ids), np.concatenate(out_vecs)
