@@ -61,8 +61,10 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Any]]:
 
 
 def _csv_value(name: str, value: str | None) -> Any:
-    if value is None or value == "":
+    if value is None:
         return None
+    if value == "":
+        return "" if name == "prompt" else None  # an empty prompt cell is an empty prompt
     if name == "timestamp":
         try:
             return float(value) if any(c in value for c in ".eE") else int(value)

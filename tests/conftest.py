@@ -1,0 +1,29 @@
+"""Shared fixtures: the real data folder (when present) and small log writers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """``../shared/data`` (the real public prompt sets); skip when this checkout has none beside it."""
+    if not (SHARED_DATA / "MANIFEST.md").exists():
+        pytest.skip(f"real prompt sets not present at {SHARED_DATA} (CI has them)")
+    return SHARED_DATA
+
+
+@pytest.fixture
+def write_jsonl(tmp_path):
+    def _write(name: str, records: list, raw_lines: dict | None = None) -> Path:
+        lines = [json.dumps(r) if not isinstance(r, str) else r for r in records]
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    return _write
