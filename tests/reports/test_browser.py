@@ -1,0 +1,120 @@
+"""The HTML report in a real browser: headless Chromium, loaded from file://, network off.
+
+Chromium comes from ``.ci/install-chromium.sh``. Locally the test skips when the binary is
+missing; in CI (``CI`` set) a missing binary is a failure. A control page with the same hostile
+markup *unescaped* proves first that scripts do run in this browser set-up and that the
+console-error and DOM checks would catch them -- otherwise "the script did not run" would prove
+nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import duckdb
+import pytest
+from report_store import HOSTILE_IMG, HOSTILE_SCRIPT, WEEK
+
+from promptcov.reports import build_report_data, write_report
+
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-extensions",
+    "--mute-audio",
+    "--hide-scrollbars",
+    # network off: every request that is not file:// goes to a closed local port
+    "--proxy-server=127.0.0.1:9",
+    "--proxy-bypass-list=<-loopback>",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--virtual-time-budget=1500",
+]
+_CONSOLE = re.compile(r":CONSOLE[:(]")
+
+
+def _chromium() -> str:
+    path = "/usr/bin/chromium" if os.path.exists("/usr/bin/chromium") else shutil.which("chromium")
+    if path:
+        return path
+    if os.environ.get("CI"):
+        pytest.fail("CI is set but /usr/bin/chromium is missing: run .ci/install-chromium.sh first")
+    pytest.skip(
+        "chromium is not installed (run .ci/install-chromium.sh; with CI set this test fails instead)"
+    )
+
+
+def _run(tmp: Path, name: str, url: str, *extra: str) -> subprocess.CompletedProcess:
+    profile = tmp / f"profile-{name}"
+    profile.mkdir()
+    cmd = [_chromium(), *FLAGS, f"--user-data-dir={profile}", *extra, url]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
+
+
+def _console(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if _CONSOLE.search(line)]
+
+
+@pytest.fixture(scope="module")
+def report(store_db, tmp_path_factory) -> Path:
+    con = duckdb.connect(str(store_db[0]), read_only=True)
+    try:
+        data = build_report_data(con, week=WEEK)
+    finally:
+        con.close()
+    return write_report(data, tmp_path_factory.mktemp("report"))["html"]
+
+
+def test_control_page_shows_the_checks_can_fail(tmp_path):
+    page = tmp_path / "control.html"
+    page.write_text(
+        f"<!DOCTYPE html><html><head><title>ok</title></head><body><p>{HOSTILE_SCRIPT}{HOSTILE_IMG}</p>"
+        "<script>console.error('control-error')</script></body></html>",
+        encoding="utf-8",
+    )
+    res = _run(tmp_path, "control", page.as_uri(), "--dump-dom")
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "<title>PWNED</title>" in res.stdout
+    assert 'data-pwned="1"' in res.stdout
+    assert any("control-error" in line for line in _console(res.stderr))
+
+
+def test_report_loads_offline_without_errors_and_stays_inert(report, tmp_path):
+    res = _run(tmp_path, "dom", report.as_uri(), "--dump-dom")
+    assert res.returncode == 0, res.stderr[-2000:]
+    dom = res.stdout
+    assert _console(res.stderr) == []
+    assert f"<title>promptcov report {WEEK}</title>" in dom
+    assert "PWNED</title>" not in dom
+    assert not re.search(r"<body[^>]*data-pwned", dom)
+    assert "&lt;script&gt;document.title='PWNED'&lt;/script&gt;" in dom  # shown as text
+    assert dom.count("<svg") >= 4  # stacked bars, map, one sparkline per group
+    assert "<circle" in dom and "<rect" in dom
+
+
+def test_screenshot_is_not_blank(report, tmp_path):
+    from PIL import Image
+
+    shot = tmp_path / "shot.png"
+    res = _run(tmp_path, "shot", report.as_uri(), f"--screenshot={shot}", "--window-size=1280,4000")
+    assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
+    assert _console(res.stderr) == []
+    img = Image.open(shot).convert("RGB")
+    assert img.size == (1280, 4000)
+    small = img.resize((320, 1000))
+    colours = small.getcolors(maxcolors=1 << 20)
+    assert colours is not None and len(colours) > 200
+    non_white = sum(n for n, c in colours if sum(c) < 720)
+    assert non_white / (320 * 1000) > 0.05
+    # the top of the page (title, summary, cards) is drawn, not an empty band
+    top = img.crop((0, 0, 1280, 600)).resize((320, 150)).getcolors(maxcolors=1 << 20)
+    assert top is not None and len(top) > 30
