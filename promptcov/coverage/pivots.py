@@ -1,0 +1,225 @@
+"""Pivots: an account or group that abruptly re-aims its traffic.
+
+An extraction campaign follows the value: when a new model ships, the operator points the whole
+sweep at it within hours, and when one capability area is covered it moves on to the next.
+Ordinary customers adopt a new model gradually (some this week, most later) and their topic mix
+drifts slowly. Two pivots are detected:
+
+1. **New-model rush** (:func:`new_model_rush`): the share of an entity's traffic that went to a
+   model in the ``window_s`` after that model first appeared in the logs, compared with the share
+   of everyone else's traffic in the same hours. It is reported when the entity's share is large,
+   several times the population's, and not explainable by chance (binomial tail).
+2. **Capability shift** (:func:`capability_shift`): the largest total variation distance between
+   the capability-area distribution before and after a day boundary, reported when it is large
+   and significant (chi-square, Bonferroni over the boundaries tried).
+
+:func:`detect_pivots` runs both over every account (and every linked group) of a
+:class:`~promptcov.coverage.frame.RequestFrame` and returns readable evidence strings.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+import numpy as np
+from scipy.stats import binom, chi2_contingency
+
+from promptcov.coverage.frame import RequestFrame
+from promptcov.errors import InputError
+
+__all__ = [
+    "detect_pivots",
+    "total_variation",
+    "model_first_seen",
+    "new_model_rush",
+    "capability_shift",
+]
+
+log = logging.getLogger(__name__)
+
+
+def total_variation(p: np.ndarray, q: np.ndarray) -> float:
+    """Total variation distance ``0.5 * sum |p - q|`` between two distributions (counts are normalised).
+
+    0 when the two mixes are identical, 1 when they share no area at all. A sweep that finishes
+    one area and starts the next jumps close to 1; organic drift stays low.
+    """
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    if p.shape != q.shape:
+        raise ValueError(f"distributions differ in shape: {p.shape} vs {q.shape}")
+    if p.sum() <= 0 or q.sum() <= 0:
+        return 0.0
+    return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
+
+
+def model_first_seen(ts: np.ndarray, model: np.ndarray, min_lead_s: float = 86400.0) -> dict[str, float]:
+    """First timestamp of each model that is *new* in this window.
+
+    A model seen within ``min_lead_s`` of the window's first request was probably live before the
+    window began, so its "first appearance" is an artefact of where the window starts; only models
+    first seen later are returned (model -> epoch seconds).
+    """
+    ts = np.asarray(ts, dtype=np.float64)
+    if len(ts) == 0:
+        return {}
+    start = float(ts.min())
+    present = np.array([m is not None and m != "" for m in model], dtype=bool)
+    if not present.any():
+        return {}
+    names, codes = np.unique(np.asarray(model, dtype=object)[present].astype(str), return_inverse=True)
+    first = np.full(len(names), np.inf)
+    np.minimum.at(first, codes.ravel(), ts[present])
+    return {str(m): float(t) for m, t in zip(names, first, strict=True) if t - start >= min_lead_s}
+
+
+def new_model_rush(
+    entity_ts: np.ndarray,
+    entity_model: np.ndarray,
+    pop_counts: tuple[int, int],
+    target: str,
+    first_seen: float,
+    window_s: float,
+) -> tuple[float, float, int, int]:
+    """How much of an entity's traffic went to ``target`` in the ``window_s`` after ``first_seen``.
+
+    ``pop_counts`` = (requests on ``target``, all requests) of the whole population in that
+    window; the entity's own requests are removed from it, so a large group is compared with
+    everyone *else*. Returns ``(share, population_share, n_on_target, n_in_window)``.
+    """
+    in_win = (entity_ts >= first_seen) & (entity_ts < first_seen + window_s)
+    n_win = int(in_win.sum())
+    k = int((entity_model[in_win] == target).sum())
+    rest_k, rest_n = pop_counts[0] - k, pop_counts[1] - n_win
+    pop_share = rest_k / rest_n if rest_n > 0 else 0.0
+    return (k / n_win if n_win else 0.0), pop_share, k, n_win
+
+
+def capability_shift(
+    ts: np.ndarray, capability: np.ndarray, *, split_every_s: float = 86400.0, min_side: int = 20
+) -> tuple[float, float, float, np.ndarray, np.ndarray, np.ndarray] | None:
+    """The day boundary where the entity's capability mix changes most.
+
+    Tries every ``split_every_s`` boundary (epoch-anchored) with at least ``min_side`` requests on
+    each side and returns ``(split_ts, tvd, p_value, areas, before_counts, after_counts)`` for the
+    largest total variation distance; ``p_value`` is the chi-square test of homogeneity times the
+    number of boundaries tried (Bonferroni, capped at 1). ``None`` when no boundary qualifies.
+    """
+    order = np.argsort(ts, kind="stable")
+    ts, cap = np.asarray(ts, dtype=np.float64)[order], np.asarray(capability, dtype=object)[order]
+    if len(ts) < 2 * min_side:
+        return None
+    areas, codes = np.unique(cap.astype(str), return_inverse=True)
+    onehot = np.zeros((len(ts) + 1, len(areas)), dtype=np.int64)
+    np.add.at(onehot, (np.arange(1, len(ts) + 1), codes.ravel()), 1)
+    cum = np.cumsum(onehot, axis=0)
+    bounds = np.arange(np.ceil(ts[0] / split_every_s), np.floor(ts[-1] / split_every_s) + 1) * split_every_s
+    cuts = np.searchsorted(ts, bounds, side="left")
+    ok = (cuts >= min_side) & (len(ts) - cuts >= min_side)
+    bounds, cuts = bounds[ok], cuts[ok]
+    if len(cuts) == 0:
+        return None
+    before = cum[cuts]
+    after = cum[-1][None, :] - before
+    tvd = 0.5 * np.abs(before / cuts[:, None] - after / (len(ts) - cuts)[:, None]).sum(axis=1)
+    best = int(np.argmax(tvd))
+    table = np.vstack([before[best], after[best]])
+    table = table[:, table.sum(axis=0) > 0]
+    p_value = 1.0
+    if table.shape[1] > 1:
+        p_value = min(1.0, float(chi2_contingency(table)[1]) * len(cuts))
+    return float(bounds[best]), float(tvd[best]), p_value, areas, before[best], after[best]
+
+
+def _when(t: float) -> str:
+    return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _hours(s: float) -> str:
+    return f"{s / 3600:.0f}h"
+
+
+def detect_pivots(
+    frame: RequestFrame,
+    groups: dict[str, str] | None = None,
+    min_requests: int = 50,
+    *,
+    window_s: float = 48 * 3600.0,
+    new_model_lead_s: float = 86400.0,
+    min_window_requests: int = 10,
+    min_share: float = 0.3,
+    min_lift: float = 2.0,
+    alpha: float = 1e-3,
+    min_tvd: float = 0.5,
+    split_every_s: float = 86400.0,
+    min_side: int = 20,
+) -> dict[str, list[str]]:
+    """Readable pivot evidence per account id and group id (entities without pivots are left out).
+
+    ``groups`` maps account -> group id (``AccountLinker.groups_``); a group is judged on the union
+    of its members' traffic. An entity needs ``min_requests`` requests in the frame. A new-model
+    rush needs ``min_window_requests`` requests in the ``window_s`` after the model's first
+    appearance, a share >= ``min_share`` and >= ``min_lift`` x the population's, and a binomial tail
+    below ``alpha``. A capability shift needs TVD >= ``min_tvd`` and a corrected p-value below
+    ``alpha``.
+
+    Example::
+
+        detect_pivots(frame, linker.groups_)
+        # {"G-3fa2c9e1d0": ["moved 82% of traffic to claude-x-2 within 48h of its first
+        #   appearance (2026-11-18 09:00 UTC; population: 9%)"], ...}
+    """
+    if not isinstance(frame, RequestFrame):
+        raise InputError(f"detect_pivots needs a RequestFrame, got {type(frame).__name__}")
+    if min_requests < 1 or window_s <= 0 or split_every_s <= 0:
+        raise InputError("detect_pivots: min_requests, window_s and split_every_s must be positive")
+    entities: list[tuple[str, np.ndarray]] = [
+        (acc, np.arange(sl.start, sl.stop))
+        for acc, sl in frame.accounts()
+        if sl.stop - sl.start >= min_requests
+    ]
+    if groups:
+        gid = np.array([groups.get(a) or "" for a in frame.account_id.astype(str)], dtype=str)
+        names, codes = np.unique(gid, return_inverse=True)
+        order = np.lexsort((frame.ts, codes))  # rows of each group together, in time order
+        bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
+        for j, g in enumerate(names):
+            rows = order[bounds[j] : bounds[j + 1]]
+            if g and len(rows) >= min_requests:
+                entities.append((str(g), rows))
+    ts = np.asarray(frame.ts, dtype=np.float64)
+    model = np.asarray(frame.model, dtype=object)
+    new_models = model_first_seen(ts, model, new_model_lead_s)
+    pop = {}
+    for m, first in new_models.items():
+        win = (ts >= first) & (ts < first + window_s)
+        pop[m] = (int((model[win] == m).sum()), int(win.sum()))
+    out: dict[str, list[str]] = {}
+    for name, rows in entities:
+        found = []
+        e_ts, e_model = ts[rows], model[rows]
+        for m, first in new_models.items():
+            share, pop_share, k, n_win = new_model_rush(e_ts, e_model, pop[m], m, first, window_s)
+            if n_win < min_window_requests or share < min_share or share < min_lift * pop_share:
+                continue
+            if binom.sf(k - 1, n_win, max(pop_share, 1e-3)) > alpha:
+                continue
+            verb = "moved" if (e_ts < first).any() else "sent"
+            found.append(
+                f"{verb} {share:.0%} of traffic to {m} within {_hours(window_s)} of its first appearance "
+                f"({_when(first)}; population: {pop_share:.0%})"
+            )
+        shift = capability_shift(e_ts, frame.capability[rows], split_every_s=split_every_s, min_side=min_side)
+        if shift is not None:
+            split, tvd, p_value, areas, before, after = shift
+            if tvd >= min_tvd and p_value <= alpha:
+                pb, pa = before / before.sum(), after / after.sum()
+                grown = int(np.argmax(pa - pb))
+                found.append(
+                    f"capability mix shifted at {_when(split)} (TVD {tvd:.2f}): "
+                    f"{areas[grown]} {pb[grown]:.0%} -> {pa[grown]:.0%}"
+                )
+        if found:
+            out[name] = found
+    log.info("pivots: %d of %d entities", len(out), len(entities))
+    return out

@@ -1,0 +1,217 @@
+"""The score job: one window of requests -> account links, pivots, scores, flags and evidence.
+
+Builds a :class:`~promptcov.coverage.frame.RequestFrame` from the store, runs the account
+linker, the pivot detector and the sweep detector, and writes the contract's ``accounts`` and
+``groups`` tables (always into the store, and to ``--out`` when given) plus the store-only
+``account_metrics``, ``links`` and ``score_runs`` tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from promptcov.config import ScoreConfig
+from promptcov.coverage.frame import RequestFrame
+from promptcov.errors import InputError
+from promptcov.index.store import Store
+from promptcov.io import atomic_write, tmp_path_for
+from promptcov.pipeline.mapping import _replace_table
+
+__all__ = ["ScoreSummary", "run_score", "load_frame", "parse_day", "write_table"]
+
+log = logging.getLogger(__name__)
+
+ACCOUNT_COLUMNS = ("account_id", "n_requests", "score", "flagged", "group_id", "top_capability", "reasons")
+GROUP_COLUMNS = ("group_id", "n_accounts", "n_requests", "score", "flagged", "capabilities", "reasons")
+
+
+@dataclass
+class ScoreSummary:
+    window: tuple[str, str] = ("", "")
+    accounts: int = 0
+    flagged_accounts: int = 0
+    groups: int = 0
+    flagged_groups: int = 0
+    threshold: float = 0.0
+    target_fpr: float = 0.0
+    benign: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        return (f"score {self.window[0]}..{self.window[1]}: {self.accounts} accounts, {self.flagged_accounts} flagged; "
+                f"{self.groups} linked groups, {self.flagged_groups} flagged; {self.benign} benign systematic; "
+                f"threshold {self.threshold:.3f} (expected false-positive rate {self.target_fpr:.1%}) "
+                f"in {self.seconds:.0f}s")
+
+
+def parse_day(value: str | None, flag: str) -> datetime | None:
+    """An ISO date or date-time given on the command line, as naive UTC."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            return datetime.combine(date.fromisoformat(value), datetime.min.time())
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InputError(f"{flag} {value!r}: expected an ISO date like 2026-11-16") from exc
+    return dt.astimezone(timezone.utc).replace(tzinfo=None) if dt.tzinfo else dt
+
+
+def load_frame(store: Store, since: datetime | None, until: datetime | None) -> RequestFrame:
+    """The requests of ``[since, until)`` with their map columns and vectors, sorted by (account, ts)."""
+    if not store.has_table("text_map"):
+        raise InputError("no capability map yet; run `promptcov map` first")
+    where, params = [], []
+    if since is not None:
+        where.append("r.ts >= ?")
+        params.append(since)
+    if until is not None:
+        where.append("r.ts < ?")
+        params.append(until)
+    cond = ("WHERE " + " AND ".join(where)) if where else ""
+    tmpl_join = ("LEFT JOIN templates tp ON tp.template_id = m.template_id" if store.has_table("templates")
+                 else "LEFT JOIN (SELECT NULL::VARCHAR AS template_id, false AS popular) tp ON false")
+    cols = store.con.execute(f"""
+        SELECT r.request_id, r.account_id, epoch_ms(r.ts) / 1000.0 AS ts, r.text_id,
+               coalesce(m.cluster_id, -1) AS cluster_id, coalesce(m.capability, 'other') AS capability,
+               m.marker, m.template_id, coalesce(tp.popular, false) AS template_popular,
+               coalesce(r.turn_index, -1) AS turn_index, r.conversation_id, r.model, r.ip, r.asn, r.payment_id,
+               r.user_agent, r.org_id
+        FROM requests r LEFT JOIN text_map m USING (text_id) {tmpl_join} {cond}
+        ORDER BY r.account_id, r.ts, r.request_id""", params).fetchnumpy()
+    n = len(cols["request_id"])
+    if n == 0:
+        raise InputError("no requests in the scoring window; check --since/--until against the store")
+    text_ids = np.asarray(cols["text_id"], dtype=np.int64)
+    uniq = np.unique(text_ids)
+    vid, vecs = store.get_vectors(uniq)
+    order = np.argsort(vid)
+    vid, vecs = vid[order], vecs[order]
+    pos = np.searchsorted(vid, text_ids)
+    pos = np.clip(pos, 0, max(len(vid) - 1, 0))
+    vec_row = np.where((len(vid) > 0) & (vid[pos] == text_ids) if len(vid) else np.zeros(n, bool), pos, -1)
+    store.con.register("_win_ids", pa.table({"text_id": uniq}))
+    try:
+        prompts = dict(store.con.execute("SELECT t.text_id, t.prompt FROM texts t JOIN _win_ids USING (text_id)"
+                                         ).fetchall())
+    finally:
+        store.con.unregister("_win_ids")
+    data = {k: (v.filled(None) if hasattr(v, "filled") else v) for k, v in cols.items()}
+    data["vec_row"] = vec_row
+    data["template_popular"] = np.asarray(data["template_popular"], dtype=bool)
+    return RequestFrame.from_columns(data, vectors=vecs, prompts=prompts, sort=False)
+
+
+def write_table(rows: list[dict], columns: tuple[str, ...], path: Path) -> Path:
+    """Write ``rows`` (only ``columns``) to ``path`` as .csv, .parquet or .json (an array), atomically."""
+    suffix = path.suffix.lower()
+    if suffix not in (".csv", ".parquet", ".json"):
+        raise InputError(f"--out {path}: the suffix must be .csv, .parquet or .json")
+    table = _arrow(rows, columns)
+    if suffix == ".json":
+        with atomic_write(path) as fh:
+            json.dump(table.to_pylist(), fh, ensure_ascii=False, indent=1)
+        return path
+    tmp = tmp_path_for(path)
+    try:
+        if suffix == ".csv":
+            import pyarrow.csv as pacsv
+
+            pacsv.write_csv(table, tmp)
+        else:
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, tmp)
+        tmp.replace(path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+_TYPES = {"account_id": pa.string(), "group_id": pa.string(), "n_requests": pa.int64(), "n_accounts": pa.int64(),
+          "score": pa.float64(), "flagged": pa.bool_(), "top_capability": pa.string(), "reasons": pa.string(),
+          "capabilities": pa.string(), "evidence": pa.string(), "benign_kind": pa.string(), "members": pa.string(),
+          "first_seen": pa.string(), "last_seen": pa.string(), "window_start": pa.timestamp("us"),
+          "window_end": pa.timestamp("us")}
+
+
+def _arrow(rows: list[dict], columns: tuple[str, ...]) -> pa.Table:
+    out = {}
+    for c in columns:
+        vals = [r.get(c) for r in rows]
+        if c in ("evidence", "members"):
+            vals = [json.dumps(v, ensure_ascii=False, default=str) if not isinstance(v, str) else v for v in vals]
+        if c == "group_id":
+            vals = [v or "" for v in vals]
+        out[c] = pa.array(vals, type=_TYPES.get(c))
+    return pa.table(out)
+
+
+def run_score(store: Store, cfg: ScoreConfig, since: datetime | None = None, until: datetime | None = None,
+              out: Path | None = None) -> ScoreSummary:
+    """Score every account and linked group active in ``[since, until)``; write the tables."""
+    from promptcov.coverage.detector import SweepDetector
+    from promptcov.coverage.linking import AccountLinker
+    from promptcov.coverage.pivots import detect_pivots
+
+    if since is not None and until is not None and since >= until:
+        raise InputError(f"--since {since:%Y-%m-%d} is not before --until {until:%Y-%m-%d}")
+    if out is not None and out.suffix.lower() not in (".csv", ".parquet", ".json"):
+        raise InputError(f"--out {out}: the suffix must be .csv, .parquet or .json")
+    t0 = time.perf_counter()
+    frame = load_frame(store, since, until)
+    log.info("scoring %d requests of %d accounts", len(frame), len(np.unique(frame.account_id)))
+    linker = AccountLinker(seed=cfg.seed).fit(frame)
+    pivots = detect_pivots(frame, linker.groups_)
+    det = SweepDetector(target_fpr=cfg.target_fpr, seed=cfg.seed).fit(
+        frame, groups=linker.groups_, group_members=linker.group_members_, links=linker.edges_, pivots=pivots)
+    w_start = since or datetime.fromtimestamp(float(frame.ts.min()), tz=timezone.utc).replace(tzinfo=None)
+    w_end = until or (datetime.fromtimestamp(float(frame.ts.max()), tz=timezone.utc).replace(tzinfo=None)
+                      + timedelta(seconds=1))
+    for r in det.accounts_:
+        r["window_start"], r["window_end"] = w_start, w_end
+    acc_cols = ACCOUNT_COLUMNS + ("evidence", "benign_kind", "window_start", "window_end")
+    grp_cols = GROUP_COLUMNS + ("members", "evidence", "first_seen", "last_seen")
+    _replace_table(store, "accounts", _arrow(det.accounts_, acc_cols))
+    _replace_table(store, "groups", _arrow(det.groups_, grp_cols))
+    metric_cols = {"account_id": pa.array(list(det.account_ids_), pa.string())}
+    for name, arr in det.metrics_.items():
+        arr = np.asarray(arr)
+        if arr.dtype.kind in "fiub" and arr.shape == (len(det.account_ids_),):
+            metric_cols[name] = pa.array(arr.astype(np.float64))
+    _replace_table(store, "account_metrics", pa.table(metric_cols))
+    links = linker.edges_
+    _replace_table(store, "links", pa.table({
+        "account_a": pa.array([x.a for x in links], pa.string()), "account_b": pa.array([x.b for x in links], pa.string()),
+        "link_type": pa.array([x.link_type for x in links], pa.string()),
+        "weight": pa.array([float(x.weight) for x in links], pa.float64()),
+        "detail": pa.array([x.detail for x in links], pa.string())}))
+    store.con.execute("""CREATE TABLE IF NOT EXISTS score_runs (run_at TIMESTAMP, window_start TIMESTAMP,
+        window_end TIMESTAMP, threshold DOUBLE, expected_fpr DOUBLE, calibration VARCHAR, n_accounts BIGINT)"""
+                      ).fetchall()
+    store.con.execute("INSERT INTO score_runs VALUES (?, ?, ?, ?, ?, ?, ?)", [
+        datetime.now(timezone.utc).replace(tzinfo=None), w_start, w_end, float(det.threshold_), cfg.target_fpr,
+        getattr(det, "calibration_", None) or _calibration_text(cfg), len(det.accounts_)]).fetchall()
+    if out is not None:
+        write_table(det.accounts_, ACCOUNT_COLUMNS, out)
+        write_table(det.groups_, GROUP_COLUMNS, out.with_name(out.stem + "_groups" + out.suffix))
+    s = ScoreSummary(window=(f"{w_start:%Y-%m-%d}", f"{w_end:%Y-%m-%d}"), accounts=len(det.accounts_),
+                     flagged_accounts=sum(bool(r["flagged"]) for r in det.accounts_), groups=len(det.groups_),
+                     flagged_groups=sum(bool(g["flagged"]) for g in det.groups_), threshold=float(det.threshold_),
+                     target_fpr=cfg.target_fpr, benign=sum(1 for r in det.accounts_ if r.get("benign_kind")),
+                     seconds=time.perf_counter() - t0)
+    return s
+
+
+def _calibration_text(cfg: ScoreConfig) -> str:
+    return (f"threshold at the {1 - cfg.target_fpr:.1%} quantile of a robust null fitted to the bulk of this "
+            f"window's accounts (median/MAD of logit scores), never below the fixed floor")
