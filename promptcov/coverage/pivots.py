@@ -146,10 +146,10 @@ def detect_pivots(
     *,
     window_s: float = 48 * 3600.0,
     new_model_lead_s: float = 86400.0,
-    min_window_requests: int = 10,
+    min_window_requests: int = 20,
     min_share: float = 0.3,
     min_lift: float = 2.0,
-    alpha: float = 1e-3,
+    alpha: float = 0.01,
     min_tvd: float = 0.5,
     split_every_s: float = 86400.0,
     min_side: int = 20,
@@ -160,8 +160,10 @@ def detect_pivots(
     of its members' traffic. An entity needs ``min_requests`` requests in the frame. A new-model
     rush needs ``min_window_requests`` requests in the ``window_s`` after the model's first
     appearance, a share >= ``min_share`` and >= ``min_lift`` x the population's, and a binomial tail
-    below ``alpha``. A capability shift needs TVD >= ``min_tvd`` and a corrected p-value below
-    ``alpha``.
+    below ``alpha`` / (entities x new models). A capability shift needs TVD >= ``min_tvd`` and a
+    p-value (already corrected for the boundaries tried) below ``alpha`` / entities. ``alpha`` is
+    thus the chance of any false pivot in the whole window (Bonferroni), which keeps tens of
+    thousands of ordinary accounts quiet.
 
     Example::
 
@@ -194,6 +196,9 @@ def detect_pivots(
     for m, first in new_models.items():
         win = (ts >= first) & (ts < first + window_s)
         pop[m] = (int((model[win] == m).sum()), int(win.sum()))
+    # family-wise error: ``alpha`` is shared by every entity (and every new model) tested
+    rush_alpha = alpha / max(1, len(entities) * len(new_models))
+    shift_alpha = alpha / max(1, len(entities))
     out: dict[str, list[str]] = {}
     for name, rows in entities:
         found = []
@@ -202,7 +207,7 @@ def detect_pivots(
             share, pop_share, k, n_win = new_model_rush(e_ts, e_model, pop[m], m, first, window_s)
             if n_win < min_window_requests or share < min_share or share < min_lift * pop_share:
                 continue
-            if binom.sf(k - 1, n_win, max(pop_share, 1e-3)) > alpha:
+            if binom.sf(k - 1, n_win, max(pop_share, 1e-3)) > rush_alpha:
                 continue
             verb = "moved" if (e_ts < first).any() else "sent"
             found.append(
@@ -212,7 +217,7 @@ def detect_pivots(
         shift = capability_shift(e_ts, frame.capability[rows], split_every_s=split_every_s, min_side=min_side)
         if shift is not None:
             split, tvd, p_value, areas, before, after = shift
-            if tvd >= min_tvd and p_value <= alpha:
+            if tvd >= min_tvd and p_value <= shift_alpha:
                 pb, pa = before / before.sum(), after / after.sum()
                 grown = int(np.argmax(pa - pb))
                 found.append(

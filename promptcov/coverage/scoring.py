@@ -42,10 +42,17 @@ group              ``1.5 * G`` for groups only, ``G = 0.3 size + 0.4 link streng
 ``bias = -5.5`` puts traffic with no evidence at ~0.4%; a full templated sweep of valuable
 areas with machine timing reaches z ~ +2.6 (0.93). Worked cases (z_evidence): batch job over
 a low-value area ~ -6; the same job in a valuable area, scheduled and narrow ~ -1.4; a coding
-tool with follow-ups ~ -2; a focused person ~ -3 to -5. ``prior_logit = -4`` (1.8%) and
+tool with follow-ups ~ -2 to -3; a focused person ~ -3 to -5. ``prior_logit = -4`` (1.8%) and
 ``shrink_n = 50`` mean an account needs ~100 requests of clear sweep traffic to pass 0.5
 alone: 25 requests of it score ~0.13, which is why low-volume campaign accounts are caught
 through their group's pooled traffic instead.
+
+Known limit, chosen for precision: a single account sweeping a task set *without* a template
+the template detector recognises gets structure only from tiling (``S <= 0.55``) and stays
+below 0.5 unless its coverage is broader than random traffic. With all-MiniLM-L6-v2 vectors
+of real task sets (150 requests, flat timing, no follow-ups, no template) such accounts
+scored 0.12-0.21: raising the tiling weight would also lift single-key products whose many
+users densely sample one topic. Such campaigns are caught through their linked group.
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ _QUOTED = re.compile(
     r"(?<!\w)\"[^\"\n]{1,300}\"(?!\s*:)|\u201c[^\u201d\n]{1,300}\u201d|(?<!\w)'[^'\n]{1,300}'(?!\w)"
 )
 _BLOB = re.compile(r"(?<![^\s<>])[^\s<>]{40,}")
-_NUM = re.compile(r"\b(?=\w*\d)[\w.,:/-]+")
+_NUM = re.compile(r"\b(?=\w*\d)[\w.,:/-]*\w")
 _TOKEN = re.compile(r"<[a-z]+>|[^\W\d_]+|[^\w\s]")
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from synth_frames import (
+from tests.coverage.synth_frames import (
     SynthWorld,
     add_batch_job,
     add_benchmark,

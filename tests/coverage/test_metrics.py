@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from synth_frames import SynthWorld, add_hydra
+from tests.coverage.synth_frames import SynthWorld, add_hydra
 
 from promptcov.coverage.frame import RequestFrame
 from promptcov.coverage.metrics import (

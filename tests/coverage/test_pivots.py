@@ -41,7 +41,7 @@ def _launch_population(seed: int, rush: bool):
     rows.append(("user-000", launch, "x-2", "other"))  # the model's first appearance
     if rush:
         for i in range(5):
-            for t in np.sort(rng.uniform(T0, T0 + 7 * DAY, 80)):
+            for t in np.sort(rng.uniform(T0, T0 + 7 * DAY, 120)):
                 m = "x-2" if t >= launch + 3600 and rng.random() < 0.85 else "x-1"
                 rows.append((f"atk-{i}", t, m, "cot_elicitation"))
     return _frame(rows), launch

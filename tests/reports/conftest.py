@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
-from report_store import write_store
+from tests.reports.report_store import write_store
 
 
 @pytest.fixture(scope="module")

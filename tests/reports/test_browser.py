@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from report_store import HOSTILE_IMG, HOSTILE_SCRIPT, WEEK
+from tests.reports.report_store import HOSTILE_IMG, HOSTILE_SCRIPT, WEEK
 
 from promptcov.reports import build_report_data, write_report
 

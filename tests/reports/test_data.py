@@ -8,7 +8,7 @@ import shutil
 
 import duckdb
 import pytest
-from report_store import HOSTILE_SCRIPT, HYDRA, SECRETS, WEEK, write_store
+from tests.reports.report_store import HOSTILE_SCRIPT, HYDRA, SECRETS, WEEK, write_store
 
 from promptcov.errors import InputError
 from promptcov.reports.data import build_report_data

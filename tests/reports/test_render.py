@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 
 import duckdb
 import pytest
-from report_store import HOSTILE_IMG, HOSTILE_SCRIPT, SECRETS, WEEK
+from tests.reports.report_store import HOSTILE_IMG, HOSTILE_SCRIPT, SECRETS, WEEK
 
 from promptcov.errors import InputError
 from promptcov.reports import build_report_data, write_report
@@ -130,7 +130,7 @@ def test_markdown_escapes_injection(data):
 
 
 def test_render_copes_with_a_bare_store(tmp_path):
-    from report_store import write_store
+    from tests.reports.report_store import write_store
 
     path = tmp_path / "bare.duckdb"
     write_store(path, with_scores=False, with_map_points=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from _simcorpus import build_corpus
+from tests.simulate._simcorpus import build_corpus
 
 from promptcov.simulate import SimConfig, simulate
 

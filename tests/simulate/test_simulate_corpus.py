@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from _simcorpus import build_corpus
+from tests.simulate._simcorpus import build_corpus
 
 from promptcov.errors import InputError
 from promptcov.simulate import Scaffold, SimConfig, load_pools, simulate

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from _logcheck import prompt_of, read_labels, read_logs
+from tests.simulate._logcheck import prompt_of, read_labels, read_logs
 
 from promptcov.simulate import LABELS, SimConfig, simulate
 from promptcov.simulate.writer import BAD_KINDS
