@@ -40,7 +40,7 @@ def _store(path, logs, emb):
 def mapped(tmp_path_factory, sim):
     emb = HashingEmbedder(dim=64)
     store = _store(tmp_path_factory.mktemp("store") / "s", sim.log_paths, emb)
-    cfg = replace(Config().map, sample_size=600, projection_points=300)
+    cfg = replace(Config().map, sample_size=400, projection_points=200)
     summary = run_map(store, cfg, emb)
     return store, emb, cfg, summary
 
@@ -48,12 +48,12 @@ def mapped(tmp_path_factory, sim):
 def test_map_writes_tables_and_every_text_is_assigned(mapped):
     store, _, _, summary = mapped
     assert store.count("text_map") == store.count("texts")
-    assert summary.clusters > 3 and summary.sample == 600
+    assert summary.clusters > 3 and summary.sample == 400
     areas = {r[0] for r in store.con.execute("SELECT DISTINCT capability FROM text_map").fetchall()}
     assert areas <= set(__import__("promptcov.coverage.taxonomy", fromlist=["x"]).default_taxonomy().ids)
     row = store.con.execute("SELECT sum(size), min(top5_share), max(top5_share) FROM clusters").fetchall()[0]
     assert row[0] > 0 and 0 < row[1] <= row[2] <= 1
-    assert store.count("map_points") == 300
+    assert store.count("map_points") == 200
     assert store.count("templates") > 0
 
 
