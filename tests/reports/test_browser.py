@@ -17,9 +17,9 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from tests.reports.report_store import HOSTILE_IMG, HOSTILE_SCRIPT, WEEK
 
 from promptcov.reports import build_report_data, write_report
+from tests.reports.report_store import HOSTILE_IMG, HOSTILE_SCRIPT, WEEK
 
 FLAGS = [
     "--headless",

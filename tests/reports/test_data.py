@@ -8,10 +8,10 @@ import shutil
 
 import duckdb
 import pytest
-from tests.reports.report_store import HOSTILE_SCRIPT, HYDRA, SECRETS, WEEK, write_store
 
 from promptcov.errors import InputError
 from promptcov.reports.data import build_report_data
+from tests.reports.report_store import HOSTILE_SCRIPT, HYDRA, SECRETS, WEEK, write_store
 
 
 @pytest.fixture(scope="module")

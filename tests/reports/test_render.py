@@ -8,13 +8,13 @@ from html.parser import HTMLParser
 
 import duckdb
 import pytest
-from tests.reports.report_store import HOSTILE_IMG, HOSTILE_SCRIPT, SECRETS, WEEK
 
 from promptcov.errors import InputError
 from promptcov.reports import build_report_data, write_report
 from promptcov.reports.render_html import render_html
 from promptcov.reports.render_md import render_md
 from promptcov.reports.writer import to_jsonable
+from tests.reports.report_store import HOSTILE_IMG, HOSTILE_SCRIPT, SECRETS, WEEK
 
 
 @pytest.fixture(scope="module")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.simulate._simcorpus import build_corpus
 
 from promptcov.simulate import SimConfig, simulate
+from tests.simulate._simcorpus import build_corpus
 
 
 @pytest.fixture(scope="module")

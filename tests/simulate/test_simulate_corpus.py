@@ -6,10 +6,10 @@ import json
 
 import numpy as np
 import pytest
-from tests.simulate._simcorpus import build_corpus
 
 from promptcov.errors import InputError
 from promptcov.simulate import Scaffold, SimConfig, load_pools, simulate
+from tests.simulate._simcorpus import build_corpus
 
 
 def test_tiny_corpus_loads_every_pool(tiny_corpus):

@@ -8,10 +8,10 @@ from datetime import datetime
 
 import numpy as np
 import pytest
-from tests.simulate._logcheck import prompt_of, read_labels, read_logs
 
 from promptcov.simulate import LABELS, SimConfig, simulate
 from promptcov.simulate.writer import BAD_KINDS
+from tests.simulate._logcheck import prompt_of, read_labels, read_logs
 
 CAMPAIGNS = ("reason_rubric", "broad_agentic", "agentic_tools")
 

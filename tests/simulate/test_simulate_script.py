@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+
 from tests.simulate._logcheck import read_labels
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "simulate_logs.py"
