@@ -173,8 +173,8 @@ class SweepDetector:
         self.threshold_ = calibrate_threshold(score, m["n_requests"], *cal)
         center, scale, n_used = null_fit(score, m["n_requests"], self.min_calibration_requests)
         self.calibration_ = (
-            f"robust null of {n_used} accounts with >= {self.min_calibration_requests} requests (median logit "
-            f"{center:.2f}, scale {scale:.2f}); {1 - self.target_fpr:.1%} quantile clipped to "
+            f"robust null of {n_used} accounts with >= {self.min_calibration_requests} requests (from its "
+            f"lower quartiles: centre logit {center:.2f}, scale {scale:.2f}); {1 - self.target_fpr:.1%} quantile clipped to "
             f"[{self.threshold_floor}, {self.threshold_ceiling}]: threshold {self.threshold_:.3f}"
         )
         linked_ids = {a for e in edges for a in e[:2]} | set(groups)

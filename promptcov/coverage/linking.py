@@ -11,8 +11,9 @@ turned into a weighted account-account edge, weighted so that common things link
   (:func:`rarity_weights`): two sweep accounts that put most traffic into one rare template
   score near 1; two users who each pasted a popular prompt once score near 0. Popular keys
   (flagged ``template_popular`` or used by more than ``max_key_accounts``) link no one.
-- ``payment``: a shared payment fingerprint. Strong, but weaker inside one ``org_id`` (a team
-  sharing a company card) and diluted once more than ``payment_cap`` accounts share it.
+- ``payment``: a shared payment fingerprint. Strong, but diluted once more than ``payment_cap``
+  accounts share it, and weak inside one ``org_id``: a team sharing a company card is expected,
+  so that alone (``same_org_factor`` < ``min_member_weight``) makes no group.
 - ``ip`` / ``asn``: weight ``~ 1/log2(accounts on the key)`` with a low ceiling, because proxy
   pools, NATs and ISPs are shared with ordinary users. They only add weight to a pair that is
   already linked by behaviour or payment: ip/asn alone never form a group.
@@ -20,8 +21,9 @@ turned into a weighted account-account edge, weighted so that common things link
   (:func:`timing_links`).
 
 Communities: pairs whose behavioural + payment weight reaches ``min_link_weight`` are kept
-(at most ``max_neighbors`` strongest per account), and networkx Louvain (seeded, deterministic)
-splits the resulting graph. Louvain rather than connected components because a proxy network
+(at most ``max_neighbors`` strongest per account), networkx Louvain (seeded, deterministic)
+splits the resulting graph, and members tied to the rest of their community by less than
+``min_member_weight`` of behaviour + payment are let go. Louvain rather than connected components because a proxy network
 mixes customers: one weak bridge must not merge a hydra with an unrelated account, and
 modularity cuts such bridges while keeping a densely linked group whole
 (``community="components"`` is available where every kept edge should bind).
@@ -290,6 +292,7 @@ class AccountLinker:
     - ``timing_bin_s``, ``timing_min_requests``, ``timing_min_shared_bins``, ``timing_min_score``,
       ``timing_min_lift``, ``timing_alpha``: see :func:`timing_links`.
     - ``min_link_weight``: behaviour + payment weight a pair needs to count for communities;
+      ``min_member_weight``: behaviour + payment weight a member needs to the rest of its group;
       ``max_neighbors``: strongest kept edges per account; ``community`` ("louvain" |
       "components"), ``resolution``, ``min_group_size``, ``seed``.
 
@@ -313,7 +316,7 @@ class AccountLinker:
         near_dup_k: int = 10,
         evidence_prior: float = 10.0,
         payment_cap: int = 20,
-        same_org_factor: float = 0.3,
+        same_org_factor: float = 0.2,
         ip_weight: float = 0.3,
         asn_weight: float = 0.05,
         ip_ceiling: float = 0.3,
@@ -326,6 +329,7 @@ class AccountLinker:
         timing_min_lift: float = 3.0,
         timing_alpha: float = 0.01,
         min_link_weight: float = 0.15,
+        min_member_weight: float = 0.3,
         max_neighbors: int = 50,
         community: str = "louvain",
         resolution: float = 1.0,
@@ -351,6 +355,7 @@ class AccountLinker:
         self.timing_min_lift = timing_min_lift
         self.timing_alpha = timing_alpha
         self.min_link_weight = min_link_weight
+        self.min_member_weight = min_member_weight
         self.max_neighbors = max_neighbors
         self.community = community
         self.resolution = resolution
@@ -512,6 +517,7 @@ class AccountLinker:
             comms = list(nx.connected_components(self.graph_))
         self.groups_, self.group_members_ = {}, {}
         for comm in comms:
+            comm = self._held_together(comm)
             if len(comm) < self.min_group_size:
                 continue
             members = sorted(comm)
@@ -525,6 +531,28 @@ class AccountLinker:
             len(self.group_members_),
             self.graph_.number_of_edges(),
         )
+
+    def _held_together(self, comm: set) -> set:
+        """Drop members whose behaviour + payment weight to the rest is below ``min_member_weight``.
+
+        One weak link (a benchmark that ran the same public judge template once) must not make
+        an account part of a hydra; a real member is tied to the others by several or strong links.
+        """
+        comm = set(comm)
+        while comm:
+            weak = set()
+            for node in comm:
+                tie = sum(
+                    sum(d.get(k, 0.0) for k in (*_BEHAVIOUR, "payment"))
+                    for nb, d in self.graph_[node].items()
+                    if nb in comm
+                )
+                if tie < self.min_member_weight:
+                    weak.add(node)
+            if not weak:
+                break
+            comm -= weak
+        return comm
 
     def _prune_neighbors(self, rows, cols, w):
         """Keep an edge only if it is among the ``max_neighbors`` strongest of either endpoint."""

@@ -30,6 +30,7 @@ __all__ = [
     "cluster_entropy",
     "template_metrics",
     "cot_share",
+    "is_cot_marker",
     "conversation_depth",
     "timing_metrics",
 ]
@@ -198,17 +199,25 @@ def template_metrics(
     return out
 
 
+def is_cot_marker(marker: np.ndarray) -> np.ndarray:
+    """True where a stored marker name (``"area"`` or ``"area:rule"``, or None) is of :data:`COT_AREA`."""
+    marker = np.asarray(marker, dtype=object)
+    return np.array(
+        [m is not None and str(m).split(":", 1)[0] == COT_AREA for m in marker.tolist()], dtype=bool
+    )
+
+
 def cot_share(capability: np.ndarray, marker: np.ndarray, seg: np.ndarray, n_seg: int) -> np.ndarray:
     """Share of requests that elicit chain-of-thought ("write out your full internal reasoning").
 
-    A request counts when its marker rule fired (``marker == "cot_elicitation"``) or its area is
-    ``cot_elicitation``. Reasoning traces are the most valuable thing to distil, so a campaign
+    A request counts when a chain-of-thought marker rule fired (a stored marker name
+    ``"cot_elicitation"`` or ``"cot_elicitation:<rule>"``) or its area is ``cot_elicitation``. Reasoning traces are the most valuable thing to distil, so a campaign
     asks for them on nearly every request; people rarely ask a model to dump its reasoning.
     """
     capability = np.asarray(capability, dtype=object)
     marker = np.asarray(marker, dtype=object)
     seg = _check(seg, n_seg, capability, marker)
-    hit = (capability == COT_AREA) | (marker == COT_AREA)
+    hit = (capability == COT_AREA) | is_cot_marker(marker)
     n = np.bincount(seg, minlength=n_seg).astype(np.float64)
     return np.where(n == 0, np.nan, np.bincount(seg, weights=hit, minlength=n_seg) / np.maximum(n, 1))
 

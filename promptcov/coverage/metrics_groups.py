@@ -11,6 +11,8 @@ from collections import defaultdict
 
 import numpy as np
 
+from promptcov.coverage.metrics_basic import COT_AREA, is_cot_marker
+
 __all__ = [
     "LINK_STRENGTH",
     "link_fields",
@@ -102,7 +104,5 @@ def sweep_component_mask(
     rare = np.array([t is not None for t in template_id], dtype=bool) & ~np.asarray(
         template_popular, dtype=bool
     )
-    cot = (np.asarray(capability, dtype=object) == "cot_elicitation") | (
-        np.asarray(marker, dtype=object) == "cot_elicitation"
-    )
+    cot = (np.asarray(capability, dtype=object) == COT_AREA) | is_cot_marker(marker)
     return rare | cot

@@ -3,9 +3,9 @@
 The score has a **fixed functional form** (no ranking inside the population), so the same
 traffic gets the same score in any run or window::
 
-    z_evidence = bias + sum of bounded contributions (log-odds units, below)
+    z_evidence = bias + sum of bounded traffic contributions (log-odds units, below)
     r          = n / (n + shrink_n)                       # volume reliability
-    score      = sigmoid(r * z_evidence + (1 - r) * prior_logit)
+    score      = sigmoid(r * z_evidence + (1 - r) * prior_logit + group)
 
 A sweep is *structure* AND *targeting*, carried by *non-human traffic*; the contributions
 follow that definition (defaults of :class:`ScoreWeights`):
@@ -17,15 +17,18 @@ structure (S)      ``2.0 * S`` with ``S = 1 - (1 - template_share)(1 - 0.55 g)(1
                    a rare shared template is the sweep's signature; ``g`` rescales the
                    tiling band share (0.4 -> 0, 0.9 -> 1: organic mixes sit below 0.4 on real
                    embeddings), ``d`` is the near-duplicate rate (long scaffolds).
-targeting (T)      ``1.5 * T`` with ``T = max(high_value_share * (0.5 + 0.5 top2_share),
-                   cot_share)``: campaigns buy a few valuable areas and above all reasoning.
+targeting (T)      ``1.5 * T`` with ``T = max(high_value_share, cot_share)``: campaigns buy
+                   valuable areas and above all reasoning. How the traffic spreads over the
+                   valuable areas does not count: a broad campaign over five of them is as
+                   targeted as one over two, and benign jobs are concentrated too.
 S x T              ``3.0 * S * T``: the AND. Templated traffic in a low-value area (a batch
                    job) or untemplated traffic in a valuable one (a coding tool) gets only
                    one of the two main terms; split half/half between the two drivers.
 followups          ``+0.6`` with no follow-ups, falling to ``-1.5`` at 20% follow-up turns
                    (people converse; a sweep never needs to). 0 when turns are unknown.
 timing             ``+1.0`` flat round-the-clock (<= 1 quiet hour, no daily rhythm: a
-                   runner), ``-0.5`` diurnal (3-12 quiet hours: a person), ``-1.5``
+                   runner), ``-0.5`` diurnal (3-12 quiet hours: a person; 0 for a group's
+                   pooled traffic, where a daily rhythm is an operator's office hours), ``-1.5``
                    scheduled (one short window on 3+ days: a nightly job), 0 otherwise
                    (a product's modulated round-the-clock traffic, a single burst, too few
                    requests).
@@ -36,7 +39,8 @@ coverage           ``1.5 * min(1, log2 ratio)`` above ``coverage_ratio`` 1: broa
                    down to ``-1.5`` at ratio 0.375 and below: narrower than random traffic (a
                    person, a batch job over real documents). 0 below 10 requests in the area.
 group              ``1.5 * G`` for groups only, ``G = 0.3 size + 0.4 link strength +
-                   0.3 synchrony`` (:func:`group_evidence`).
+                   0.3 synchrony`` (:func:`group_evidence`). Added *after* the volume
+                   shrinkage: coordination is a fact about the accounts, not a rate.
 ================== ===================================================================
 
 ``bias = -5.5`` puts traffic with no evidence at ~0.4%; a full templated sweep of valuable
@@ -45,7 +49,11 @@ a low-value area ~ -6; the same job in a valuable area, scheduled and narrow ~ -
 tool with follow-ups ~ -2 to -3; a focused person ~ -3 to -5. ``prior_logit = -4`` (1.8%) and
 ``shrink_n = 50`` mean an account needs ~100 requests of clear sweep traffic to pass 0.5
 alone: 25 requests of it score ~0.13, which is why low-volume campaign accounts are caught
-through their group's pooled traffic instead.
+through their group's pooled traffic instead. Measured on a simulated 4-week demo log with
+all-MiniLM-L6-v2 vectors: a human-paced campaign over five valuable areas scores 0.52 for its
+3-account group (81 requests) and 0.79 for its 4-account group (319); its largest account
+(135 requests, diurnal) 0.35; every benign account (product, coding tool, batch job, team,
+power user, benchmark, organic) stays at or below 0.04.
 
 Known limit, chosen for precision: a single account sweeping a task set *without* a template
 the template detector recognises gets structure only from tiling (``S <= 0.55``) and stays
@@ -154,12 +162,17 @@ def structure_evidence(
 
 
 def targeting_evidence(metrics: dict) -> tuple[np.ndarray, np.ndarray]:
-    """Targeting ``T`` in [0, 1] and whether chain-of-thought elicitation is what drives it."""
+    """Targeting ``T`` in [0, 1] and whether chain-of-thought elicitation is what drives it.
+
+    ``T = max(high_value_share, cot_share)``: the share of the traffic that buys something worth
+    distilling. How that traffic is spread over the valuable areas does not enter: a campaign
+    may buy two areas or sweep five of them, and all of its traffic is valuable either way,
+    while concentration in few areas is just as typical of benign single-purpose traffic (a
+    batch job, a product).
+    """
     n = _len(metrics)
-    hv = np.nan_to_num(_get(metrics, "high_value_share", n), nan=0.0)
-    top2 = np.nan_to_num(_get(metrics, "top2_share", n), nan=0.0)
+    area = np.nan_to_num(_get(metrics, "high_value_share", n), nan=0.0)
     cot = np.nan_to_num(_get(metrics, "cot_share", n), nan=0.0)
-    area = hv * (0.5 + 0.5 * top2)
     return np.maximum(area, cot), cot > area
 
 
@@ -206,7 +219,8 @@ def evidence_contributions(
     kind = timing_class(metrics)
     timing = np.zeros(n)
     timing[kind == "round_the_clock"] = w.round_the_clock
-    timing[kind == "diurnal"] = -w.diurnal
+    if group is None:  # a daily rhythm says "a person" of one sender, not of a pool of accounts
+        timing[kind == "diurnal"] = -w.diurnal
     timing[kind == "scheduled"] = -w.scheduled
     out["timing"] = timing
     burst = np.nan_to_num(_get(metrics, "burstiness", n), nan=0.0)
@@ -228,16 +242,20 @@ def score_metrics(
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Score in [0, 1] per row and each driver's contribution to its (shrunk) logit.
 
-    ``group`` (optional, in [0, 1]) is :func:`group_evidence` for pooled group rows. The returned
-    contributions are already multiplied by the volume reliability ``r``, so they are what
-    moved this row's logit away from the prior.
+    ``group`` (optional, in [0, 1]) is :func:`group_evidence` for pooled group rows. The traffic
+    contributions are multiplied by the volume reliability ``r``; the group term is not: links
+    between accounts and their synchrony are facts about the accounts, not a rate estimated
+    from the requests, so a small group is as coordinated as a large one. The returned
+    contributions are what moved this row's logit away from the prior.
     """
     w = DEFAULT_WEIGHTS if weights is None else weights
     contrib = evidence_contributions(metrics, w, group)
     n = np.nan_to_num(_get(metrics, "n_requests", _len(metrics)), nan=0.0)
     r = n / (n + w.shrink_n)
-    z = r * (w.bias + sum(contrib.values())) + (1.0 - r) * w.prior_logit
-    return 1.0 / (1.0 + np.exp(-z)), {k: r * v for k, v in contrib.items()}
+    traffic = sum(v for k, v in contrib.items() if k != "group")
+    z = r * (w.bias + traffic) + (1.0 - r) * w.prior_logit + contrib["group"]
+    shrunk = {k: (v if k == "group" else r * v) for k, v in contrib.items()}
+    return 1.0 / (1.0 + np.exp(-z)), shrunk
 
 
 def group_evidence(n_members: np.ndarray, link_strength: np.ndarray, sync_share: np.ndarray) -> np.ndarray:
@@ -266,11 +284,13 @@ def calibrate_threshold(
 ) -> float:
     """Flag threshold from the window's own score distribution, never below ``floor``.
 
-    Method: most accounts of any real window are organic, so the bulk of the scores is the
-    null. Take the logit scores of accounts with at least ``min_requests`` requests (smaller
-    ones sit at the prior and say nothing), estimate the null robustly by its median and
-    ``1.4826 * MAD`` (unmoved by a minority of sweeps), and put the threshold at the null's
-    ``1 - target_fpr`` normal quantile, clipped to ``[floor, ceiling]``.
+    Method: take the logit scores of accounts with at least ``min_requests`` requests (smaller
+    ones sit at the prior and say nothing), estimate the organic null from the *lower* part of
+    that distribution (:func:`null_fit`) and put the threshold at the null's ``1 - target_fpr``
+    normal quantile, clipped to ``[floor, ceiling]``. Sweeps only ever push scores *up*, and a
+    small window can hold more campaign accounts with 20+ requests than organic ones (a hydra
+    of 30 accounts next to 20 active people), so a median/MAD null would sit among the sweeps
+    and calibrate them out of flagging; the lower quartiles stay organic up to ~75% sweeps.
 
     Expected false-positive rate: at most ``target_fpr`` (1%) of organic accounts with enough
     volume when the quantile binds (a noisy window), and lower when the fixed floor binds,
@@ -294,10 +314,14 @@ def calibrate_threshold(
 
 
 def null_fit(scores: np.ndarray, n_requests: np.ndarray, min_requests: int = 20) -> tuple[float, float, int]:
-    """Robust null of the logit scores: ``(median, 1.4826 * MAD (>= 0.1), n accounts used)``.
+    """Robust null of the logit scores from its lower quantiles: ``(centre, scale (>= 0.1), n used)``.
 
-    Only accounts with at least ``min_requests`` requests are used; NaN centre and scale when
-    there are none.
+    For a normal null ``q25 = mu - 0.674 s`` and ``q10 = mu - 1.282 s``, so
+    ``s = (q25 - q10) / 0.607`` and ``mu = q25 + 0.674 s``. Contamination by sweeps is one-sided
+    (upward), so these quantiles belong to the organic accounts while sweeps are fewer than
+    ~75% of the accounts used (a median would break at 50%); for a clean population the
+    estimate equals the median and ``1.4826 * MAD``. Only accounts with at least
+    ``min_requests`` requests are used; NaN centre and scale when there are none.
     """
     scores = np.asarray(scores, dtype=np.float64)
     n_requests = np.asarray(n_requests, dtype=np.float64)
@@ -305,10 +329,10 @@ def null_fit(scores: np.ndarray, n_requests: np.ndarray, min_requests: int = 20)
     if not keep.any():
         return float("nan"), float("nan"), 0
     p = np.clip(scores[keep], 1e-9, 1 - 1e-9)
-    logit = np.log(p / (1 - p))
-    center = float(np.median(logit))
-    scale = max(1.4826 * float(np.median(np.abs(logit - center))), 0.1)
-    return center, scale, int(keep.sum())
+    q10, q25 = np.quantile(np.log(p / (1 - p)), [0.10, 0.25])
+    z10, z25 = stats.norm.isf(0.10), stats.norm.isf(0.25)
+    scale = max(float(q25 - q10) / (z10 - z25), 0.1)
+    return float(q25 + z25 * scale), scale, int(keep.sum())
 
 
 def benchmark_like(
@@ -357,7 +381,7 @@ def _phrase(driver: str, c: float, m: dict) -> str:
     if driver == "near_duplicates":
         return f"{_pct(m['near_dup_rate'])} near-duplicates of earlier prompts"
     if driver == "targeting":
-        if m["cot_share"] >= m["high_value_share"] * (0.5 + 0.5 * m["top2_share"]):
+        if m["cot_share"] >= m["high_value_share"]:
             return f"{_pct(m['cot_share'])} chain-of-thought elicitation"
         a1, a2 = m.get("top_capability", ""), m.get("second_capability", "")
         if a2 and m["top1_share"] < 0.9:

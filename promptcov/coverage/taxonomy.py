@@ -17,10 +17,15 @@ Each area has a description, exemplar prompts and optional marker rules
    A CoT demand on a math question is ``cot_elicitation``: what is extracted is the reasoning.
 2. **Otherwise the embedding decides**: the similarity of a request to an area is the mean cosine
    of its ``k`` nearest exemplars of that area (plus the ``boost`` of soft markers that fired).
-   The best area wins, except that (a) below ``min_similarity`` the request is ``other`` (it fits
-   nothing, and is not forced into an area), and (b) a high-value area must beat the best
-   ordinary area (general_chat, creative_writing...) by ``margin``, otherwise the ordinary area
-   wins: ambiguous organic requests should not inflate high-value coverage.
+   The best area wins among those at or above their threshold: the assigner's ``min_similarity``,
+   or an area's own ``min_similarity`` in the TOML. Areas defined by a request *shape*
+   (rubric_grading, cot_elicitation, censorship_rewrite, tool_use, computer_vision) set a high
+   one: without their marker, only a near-copy of an exemplar is evidence, because an organic
+   question that merely *talks about* grading, reasoning or images is not a grading, CoT or
+   vision request. When no area passes, the request is ``other`` (it fits nothing and is not
+   forced into an area). Finally a high-value area must beat the best ordinary area
+   (general_chat, creative_writing...) by ``margin``, otherwise the ordinary area wins:
+   ambiguous organic requests should not inflate high-value coverage.
 
 >>> from promptcov.index.embedders import HashingEmbedder
 >>> a = CapabilityAssigner(embedder=HashingEmbedder(dim=256)).fit()
@@ -310,8 +315,10 @@ class CapabilityAssigner:
         Embeds the exemplars; must be the model that embedded the request vectors. Default: the
         real model (:func:`promptcov.index.embedders.load_embedder`).
     min_similarity : float
-        Below this (mean top-``k`` exemplar cosine), a request is ``other``. Calibrated for
-        all-MiniLM-L6-v2, where unrelated sentences score about 0-0.2.
+        Default threshold of an area's similarity (mean top-``k`` exemplar cosine) for areas
+        without their own; a request that passes no area is ``other``. Calibrated for
+        all-MiniLM-L6-v2, where short prompts score 0.15-0.3 against unrelated exemplars and
+        0.3-0.6 against their own area's.
     margin : float
         A high-value area must beat the best ordinary area by this much to be chosen.
     k : int

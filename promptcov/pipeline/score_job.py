@@ -104,10 +104,22 @@ def load_frame(store: Store, since: datetime | None, until: datetime | None) -> 
                                          ).fetchall())
     finally:
         store.con.unregister("_win_ids")
-    data = {k: (v.filled(None) if hasattr(v, "filled") else v) for k, v in cols.items()}
+    data = {k: _nulls_to_none(v) for k, v in cols.items()}
     data["vec_row"] = vec_row
     data["template_popular"] = np.asarray(data["template_popular"], dtype=bool)
     return RequestFrame.from_columns(data, vectors=vecs, prompts=prompts, sort=False)
+
+
+def _nulls_to_none(values) -> np.ndarray:
+    """DuckDB returns columns with NULLs as masked arrays; NULL must become ``None``, not a filler."""
+    if not isinstance(values, np.ma.MaskedArray):
+        return np.asarray(values)
+    mask = np.ma.getmaskarray(values)
+    if not mask.any():
+        return np.asarray(values.data)
+    arr = values.data.astype(object)
+    arr[mask] = None
+    return arr
 
 
 def write_table(rows: list[dict], columns: tuple[str, ...], path: Path) -> Path:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+
+from promptcov.coverage.detector import SweepDetector
+from promptcov.errors import InputError, NotFittedError
 from tests.coverage.synth_frames import (
     SynthWorld,
     add_batch_job,
@@ -17,9 +20,6 @@ from tests.coverage.synth_frames import (
     add_product,
     organic_population,
 )
-
-from promptcov.coverage.detector import SweepDetector
-from promptcov.errors import InputError, NotFittedError
 
 HARD_NEGATIVES = ["product", "ide-tool", "nightly", "nightly-da", "power"]
 CONTRACT = {"account_id", "n_requests", "score", "flagged", "group_id", "top_capability", "reasons"}

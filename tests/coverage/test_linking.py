@@ -133,7 +133,7 @@ def test_shared_payment_links_accounts_and_same_org_is_weaker():
     for i in range(6):
         b.organic(f"solo-{i}", 10, payment_id=f"card-{i}", org_id=f"org-s{i}")
     linker = AccountLinker().fit(b.frame())
-    assert sorted(linker.group_members_.values()) == [["pay-0", "pay-1", "pay-2"], ["team-0", "team-1"]]
+    assert list(linker.group_members_.values()) == [["pay-0", "pay-1", "pay-2"]]  # the team is expected
     pay = {(e.a, e.b): e for e in linker.edges_ if e.link_type == "payment"}
     assert pay[("pay-0", "pay-1")].weight == pytest.approx(1.0)
     assert "across orgs" in pay[("pay-0", "pay-1")].detail
@@ -248,6 +248,24 @@ def test_communities_are_deterministic_for_a_seed_and_bridges_are_cut():
     ]
     merged = AccountLinker(community="components").fit(frame)
     assert len(merged.group_members_) == 1
+
+
+def test_one_weak_link_does_not_make_a_member():
+    b = Builder(14)
+    for i in range(4):  # a hydra: most traffic in one rare template, some in a public judge template
+        for t in np.sort(b.rng.uniform(T0, T0 + DAY, 40)):
+            b.add(f"hyd-{i}", t, template_id="tpl-sweep")
+        for t in np.sort(b.rng.uniform(T0, T0 + DAY, 2 if i else 12)):
+            b.add(f"hyd-{i}", t, template_id="tpl-judge")
+    for t in np.sort(b.rng.uniform(T0, T0 + DAY, 60)):  # an evaluator runs the judge template once
+        b.add("bench", t, template_id="tpl-judge")
+    for i in range(30):
+        b.organic(f"org-{i:02d}", 5)
+    linker = AccountLinker().fit(b.frame())
+    weak = [e for e in linker.edges_ if "bench" in (e.a, e.b)]
+    assert weak and all(e.link_type == "template" and e.weight < linker.min_member_weight for e in weak)
+    assert list(linker.group_members_.values()) == [[f"hyd-{i}" for i in range(4)]]
+    assert "bench" not in linker.groups_
 
 
 def test_max_neighbors_prunes_edges_per_account():

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from tests.coverage.synth_frames import SynthWorld, add_hydra
 
 from promptcov.coverage.frame import RequestFrame
 from promptcov.coverage.metrics import (
@@ -32,6 +31,7 @@ from promptcov.coverage.metrics_coverage import (
     expected_distinct,
 )
 from promptcov.coverage.metrics_space import distance_metrics, nearest_earlier_similarity, tiling_statistics
+from tests.coverage.synth_frames import SynthWorld, add_hydra
 
 
 def obj(values):
@@ -89,6 +89,9 @@ def test_template_metrics_excludes_popular_templates():
 def test_cot_share_counts_marker_or_area():
     cap = obj(["cot_elicitation", "coding", "coding", "general_chat"])
     marker = obj([None, "cot_elicitation", None, None])
+    assert cot_share(cap, marker, np.zeros(4, int), 1).tolist() == [0.5]
+    # stored marker names are "area:rule"; another area's marker or a lookalike name does not count
+    marker = obj([None, "cot_elicitation:show_reasoning", "tool_use:tool_schema", "cot_elicitation_x"])
     assert cot_share(cap, marker, np.zeros(4, int), 1).tolist() == [0.5]
 
 
@@ -310,6 +313,6 @@ def test_group_link_helpers():
         obj(["T", "P", None, None]),
         np.array([False, True, False, False]),
         obj(["coding", "coding", "cot_elicitation", "coding"]),
-        obj([None, None, None, None]),
+        obj([None, None, None, "cot_elicitation:step_by_step"]),
     )
-    assert mask.tolist() == [True, False, True, False]
+    assert mask.tolist() == [True, False, True, True]

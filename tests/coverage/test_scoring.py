@@ -85,7 +85,6 @@ SWEEP = dict(
         ("tiling_regularity", [0.0, 0.5, 0.7, 1.0]),
         ("near_dup_rate", [0.0, 0.4, 0.8]),
         ("high_value_share", [0.0, 0.5, 1.0]),
-        ("top2_share", [0.3, 0.7, 1.0]),
         ("cot_share", [0.0, 0.5, 1.0]),
         ("coverage_ratio", [0.2, 0.5, 1.0, 1.5, 3.0]),
     ],
@@ -148,6 +147,26 @@ def test_timing_class_cases():
     assert c[0] > 0 and c[1] == 0 and c[2] < 0 and c[3] < c[2] and c[4] == 0 and c[5] == 0
 
 
+def test_broad_campaign_over_many_valuable_areas_is_as_targeted_as_a_focused_one():
+    focused = score(**dict(SWEEP, cot_share=0.0, top1_share=0.6, top2_share=1.0))
+    broad = score(**dict(SWEEP, cot_share=0.0, top1_share=0.25, top2_share=0.45))
+    assert broad == pytest.approx(focused)
+    assert score(**dict(SWEEP, cot_share=0.0, high_value_share=0.3)) < broad
+
+
+def test_group_term_is_not_shrunk_and_pooled_diurnal_rhythm_is_no_defence():
+    small = dict(SWEEP, n_requests=40.0, quiet_hours=6.0, diurnal_amplitude=0.5, active_hours=18.0)
+    m = arrays(row(**small))
+    _, c0 = score_metrics(m)
+    s1, c1 = score_metrics(m, group=np.array([1.0]))
+    assert c1["group"][0] == pytest.approx(ScoreWeights().group)  # not multiplied by r = 40/90
+    assert c0["timing"][0] < 0 and c1["timing"][0] == 0.0  # a person's day, not a pool's
+    s2, _ = score_metrics(m, group=np.array([0.0]))
+    assert s1[0] > s2[0]
+    sched = arrays(row(**dict(small, quiet_hours=22.0, active_days=14.0)))
+    assert evidence_contributions(sched, group=np.array([0.5]))["timing"][0] < 0  # a schedule still is
+
+
 def test_group_evidence_range_and_order():
     g = group_evidence(
         np.array([1, 4, 32, 64]), np.array([0.0, 0.5, 1.0, 1.0]), np.array([0.0, 0.5, 1.0, np.nan])
@@ -186,6 +205,17 @@ def test_calibration_noisy_population_hits_the_target_rate_and_ignores_a_sweep_m
     assert calibrate_threshold(scores[:10], n[:10]) == 0.5  # too few to calibrate
     small = calibrate_threshold(scores, np.full(len(scores), 5))  # all below min_requests
     assert small == 0.5
+
+
+def test_calibration_survives_sweeps_outnumbering_active_organic_accounts():
+    """A small window: 27 campaign accounts with 20+ requests next to 17 organic ones."""
+    rng = np.random.default_rng(2)
+    organic = 1 / (1 + np.exp(-rng.normal(-5.0, 0.5, 17)))
+    sweeps = 1 / (1 + np.exp(-rng.normal(-2.0, 0.8, 27)))
+    group_level = np.array([0.55, 0.8])  # pooled groups of those accounts
+    scores = np.r_[organic, sweeps]
+    t = calibrate_threshold(scores, np.full(len(scores), 50))
+    assert t == 0.5 and np.all(group_level >= t) and not np.any(organic >= t)
 
 
 @pytest.mark.parametrize("kw", [dict(target_fpr=0.0), dict(target_fpr=0.7), dict(floor=0.9, ceiling=0.5)])

@@ -123,3 +123,18 @@ def test_cli_score_exit_codes(mapped, tmp_path):
     assert main(["report", "--store", str(store.path), "--out", str(tmp_path / "rep"), "-q"]) == 0
     assert (tmp_path / "rep" / "2026-W47.html").exists()
     assert main(["report", "--store", str(store.path), "--week", "2026-13", "-q"]) == 2
+
+
+def test_frame_keeps_nulls_as_none(mapped):
+    """Regression: NULL template ids/markers came back as numpy's '?' filler, so every account
+    looked fully templated."""
+    from promptcov.pipeline.score_job import load_frame
+
+    store, _, _, _ = mapped
+    frame = load_frame(store, None, None)
+    n_null = store.con.execute("SELECT count(*) FROM requests r JOIN text_map m USING (text_id) "
+                               "WHERE m.template_id IS NULL").fetchall()[0][0]
+    assert n_null > 0
+    assert sum(t is None for t in frame.template_id) == n_null
+    assert all(t is None or t.startswith(("T-", "S-")) for t in frame.template_id)
+    assert "?" not in set(frame.marker) and "?" not in set(frame.model)
