@@ -13,7 +13,8 @@ turned into a weighted account-account edge, weighted so that common things link
   (flagged ``template_popular`` or used by more than ``max_key_accounts``) link no one.
 - ``payment``: a shared payment fingerprint. Strong, but diluted once more than ``payment_cap``
   accounts share it, and weak inside one ``org_id``: a team sharing a company card is expected,
-  so that alone (``same_org_factor`` < ``min_member_weight``) makes no group.
+  so each member gets ``same_org_factor`` (< ``min_member_weight``) in all from it, split over
+  its card partners, and that alone makes no group.
 - ``ip`` / ``asn``: weight ``~ 1/log2(accounts on the key)`` with a low ceiling, because proxy
   pools, NATs and ISPs are shared with ordinary users. They only add weight to a pair that is
   already linked by behaviour or payment: ip/asn alone never form a group.
@@ -23,10 +24,10 @@ turned into a weighted account-account edge, weighted so that common things link
 Communities: pairs whose behavioural + payment weight reaches ``min_link_weight`` are kept
 (at most ``max_neighbors`` strongest per account), networkx Louvain (seeded, deterministic)
 splits the resulting graph, and members tied to the rest of their community by less than
-``min_member_weight`` of behaviour + payment are let go. Louvain rather than connected components because a proxy network
-mixes customers: one weak bridge must not merge a hydra with an unrelated account, and
-modularity cuts such bridges while keeping a densely linked group whole
-(``community="components"`` is available where every kept edge should bind).
+``min_member_weight`` of behaviour + payment are let go. Louvain rather than connected
+components because a proxy network mixes customers: one weak bridge must not merge a hydra with
+an unrelated account, and modularity cuts such bridges while keeping a densely linked group
+whole (``community="components"`` is available where every kept edge should bind).
 """
 
 from __future__ import annotations
@@ -283,7 +284,8 @@ class AccountLinker:
 
     Parameters (all keyword):
 
-    - ``window_s``: co-use window for template / near-duplicate links; ``max_key_accounts``: a
+    - ``window_s``: co-use window for template / near-duplicate links (a week: a campaign's
+      rotating accounts work the same templates within days of each other); ``max_key_accounts``: a
       key used by more accounts is popular and links no one; ``evidence_prior``: pseudo-requests
       added to each account's total before key shares are taken (a few shared requests are weak
       evidence); ``near_dup_cosine``, ``near_dup_k``: near-duplicate search.
@@ -310,7 +312,7 @@ class AccountLinker:
     def __init__(
         self,
         *,
-        window_s: float = 3 * 86400.0,
+        window_s: float = 7 * 86400.0,
         max_key_accounts: int = 1000,
         near_dup_cosine: float = 0.95,
         near_dup_k: int = 10,
@@ -454,9 +456,13 @@ class AccountLinker:
             shared_ids[kind] = self._incidence(acc, key, n_acc, pair_w)
             details[kind] = ((acc[ok], key[ok], pair_w > 0), names, n_k)
         pay = shared_key_pairs(*sp.find(shared_ids["payment"]), n_acc)
-        if pay.nnz:  # a card shared inside one org (a team) is weaker evidence than one shared across orgs
+        if pay.nnz:
+            # a card shared inside one org is a team's company card: it weighs same_org_factor per
+            # member in all, split over the member's card partners, so it alone never makes a group
             same = (org[pay.row] >= 0) & (org[pay.row] == org[pay.col])
-            data = np.minimum(np.where(same, pay.data * self.same_org_factor, pay.data), 1.0)
+            deg = np.bincount(np.concatenate([pay.row, pay.col]), minlength=n_acc)
+            split = np.maximum(np.maximum(deg[pay.row], deg[pay.col]), 1)
+            data = np.minimum(np.where(same, pay.data * self.same_org_factor / split, pay.data), 1.0)
             pay = sp.coo_matrix((data, (pay.row, pay.col)), shape=pay.shape)
         mats["payment"] = pay
         mats["timing"], shared_bins = timing_links(
@@ -581,7 +587,9 @@ class AccountLinker:
         label = {"template": "rare template", "near_duplicate": "near-duplicate prompt family"}.get(
             kind, kind
         )
-        text = f"{len(shared)} shared {label}{'s' if len(shared) > 1 else ''}"
+        if len(shared) > 1:
+            label = label[:-1] + "ies" if label.endswith("family") else label + "s"
+        text = f"{len(shared)} shared {label}"
         if kind != "near_duplicate":
             text += f", e.g. {names[ex]}"
         text += f" (used by {int(n_k[ex])} accounts)"

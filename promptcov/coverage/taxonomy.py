@@ -141,7 +141,7 @@ class Taxonomy:
         return fired_markers(self.markers(), system, prompt)
 
     @classmethod
-    def load(cls, path: str | Path | None = None, extra: Sequence[str | Path] = ()) -> Taxonomy:
+    def load(cls, path: str | Path | None = None, extra: Sequence[str | Path] | None = ()) -> Taxonomy:
         """Load the taxonomy at ``path`` (default: the packaged one) and merge ``extra`` files.
 
         An extra file uses the same layout. It may add new areas (``description`` required) or, for
@@ -153,7 +153,7 @@ class Taxonomy:
         base = Path(path) if path is not None else DEFAULT_TAXONOMY
         merged: dict[str, dict] = {}
         sources = []
-        for i, p in enumerate([base, *[Path(e) for e in extra]]):
+        for i, p in enumerate([base, *[Path(e) for e in (extra or ())]]):
             _merge(merged, _read(p), str(p), first=(i == 0))
             sources.append(str(p))
         areas = []

@@ -6,40 +6,15 @@ code on its first call); other tests plug in PCA + HDBSCAN, which fit in millise
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
+import hdbscan
+import numpy as np
+import pytest
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score
 
-
-def _import_numba_coverage_support() -> None:
-    """Import numba's coverage hook while ``tests/`` is off ``sys.path``.
-
-    tests/conftest.py puts ``tests/`` on ``sys.path``, so ``import coverage`` finds this folder as a
-    namespace package; numba (used by UMAP) then believes coverage.py is installed and crashes on
-    ``coverage.types``. Importing the hook once without ``tests/`` on the path avoids it.
-    """
-    tests_dir = Path(__file__).resolve().parents[1]
-    found = sys.modules.get("coverage")
-    if found is not None and getattr(found, "__file__", None) is None:
-        del sys.modules["coverage"]
-    saved = sys.path[:]
-    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != tests_dir]
-    try:
-        import numba.misc.coverage_support  # noqa: F401
-    finally:
-        sys.path[:] = saved
-
-
-_import_numba_coverage_support()
-
-import hdbscan  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from sklearn.decomposition import PCA  # noqa: E402
-from sklearn.metrics import adjusted_rand_score  # noqa: E402
-
-from promptcov.coverage.cluster import PromptMap, resolve_min_cluster_size  # noqa: E402
-from promptcov.coverage.stability import match_clusters  # noqa: E402
-from promptcov.errors import InputError, ManifestMismatchError, NotFittedError  # noqa: E402
+from promptcov.coverage.cluster import PromptMap, resolve_min_cluster_size
+from promptcov.coverage.stability import match_clusters
+from promptcov.errors import InputError, ManifestMismatchError, NotFittedError
 
 DIM = 32
 

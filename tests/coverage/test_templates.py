@@ -150,6 +150,13 @@ def test_unrelated_texts_min_texts_and_short_texts():
     assert all(v is None for v in TemplateDetector().fit(short, _ids(10)).template_ids_.values())
 
 
+def test_punctuation_rules_do_not_make_a_template():
+    # regression: texts that merely end with a long "=====" rule were joined by their suffix anchor
+    rng = np.random.default_rng(7)
+    texts = [f"{_task(rng, 40)}\n\n" + "=" * 60 + "\n" + "-" * 40 for _ in range(10)]
+    assert all(v is None for v in TemplateDetector().fit(texts, _ids(10)).template_ids_.values())
+
+
 def test_ids_are_stable_under_reordering_and_duplicates():
     rng = np.random.default_rng(5)
     texts = [
