@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from promptcov import __version__
@@ -109,6 +110,8 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     if quiet and not verbose:
         level = logging.ERROR
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if not verbose:  # UMAP says it runs single-threaded because it is seeded: on purpose here
+        warnings.filterwarnings("ignore", message="n_jobs value .* overridden", category=UserWarning)
     for noisy in ("sentence_transformers", "transformers", "numba", "urllib3", "httpx"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
