@@ -132,17 +132,10 @@ def embed_pending(store: Store, embedder, shard_size: int = 2048, chars_per_toke
     shard = store.next_shard_number()
     max_chars = max(64, chars_per_token * max_seq_length)
     last_save = time.perf_counter()
-    import pyarrow as pa
-
     try:
         for start in range(0, total, shard_size):
             ids = np.asarray(pending[start:start + shard_size], dtype=np.int64)
-            store.con.register("chunk_ids", pa.table({"text_id": ids, "pos": np.arange(len(ids))}))
-            try:
-                rows = store.con.execute("SELECT t.system, t.prompt FROM chunk_ids c JOIN texts t "
-                                         "USING (text_id) ORDER BY c.pos").fetchall()
-            finally:
-                store.con.unregister("chunk_ids")
+            rows = store.texts_for(ids)
             vecs = embedder.embed([embed_text(s, p)[:max_chars] for s, p in rows])
             store.write_shard(shard, ids, vecs)
             index.add(ids, vecs)

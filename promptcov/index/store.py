@@ -238,6 +238,18 @@ class Store:
                     if line.strip():
                         yield json.loads(line)
 
+    def texts_for(self, text_ids: np.ndarray) -> list[tuple[str, str]]:
+        """``(system, prompt)`` of each text id, in the order given."""
+        import pyarrow as pa
+
+        ids = np.asarray(text_ids, dtype=np.int64)
+        self.con.register("_texts_for", pa.table({"text_id": ids, "pos": np.arange(len(ids))}))
+        try:
+            return self.con.execute("SELECT t.system, t.prompt FROM _texts_for i JOIN texts t USING (text_id) "
+                                    "ORDER BY i.pos").fetchall()
+        finally:
+            self.con.unregister("_texts_for")
+
     # -- vectors ---------------------------------------------------------------------------
     def shard_paths(self) -> list[Path]:
         return sorted(self.vectors_dir.glob("shard-*.npz"))

@@ -67,12 +67,7 @@ def _replace_table(store: Store, name: str, table: pa.Table) -> None:
 
 
 def _texts_for(store: Store, ids: np.ndarray) -> tuple[list[str], list[str]]:
-    store.con.register("_ids", pa.table({"text_id": ids, "pos": np.arange(len(ids))}))
-    try:
-        rows = store.con.execute("SELECT t.system, t.prompt FROM _ids i JOIN texts t USING (text_id) "
-                                 "ORDER BY i.pos").fetchall()
-    finally:
-        store.con.unregister("_ids")
+    rows = store.texts_for(ids)
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
