@@ -105,7 +105,7 @@ def run_one(args: argparse.Namespace) -> dict:
     """One N in this process: fit, stream predict, scores; optionally the assignment comparison."""
     from sklearn.metrics import adjusted_rand_score
 
-    from promptcov.coverage.cluster import PromptMap
+    from promptcov.coverage.map.prompt_map import PromptMap
 
     rows = SyntheticRows(args.worker_n, seed=args.seed)
     t0 = time.perf_counter()  # numba compiles UMAP's code once per process: keep it out of the fit time
@@ -157,8 +157,8 @@ def purity(labels: np.ndarray, cats: np.ndarray) -> float:
 
 def run_real(args: argparse.Namespace) -> dict:
     """Map the real prompts on their own; compare the assignments; keywords go to stdout only."""
-    from promptcov.coverage.cluster import PromptMap
-    from promptcov.coverage.ctfidf import cluster_keywords
+    from promptcov.coverage.map.naming import cluster_keywords
+    from promptcov.coverage.map.prompt_map import PromptMap
 
     v = np.load(args.real_vectors)
     meta = json.loads(Path(args.real_meta).read_text())
@@ -194,7 +194,7 @@ def compare(m, rows, args: argparse.Namespace, cats: np.ndarray | None = None) -
     """
     from sklearn.metrics import adjusted_rand_score
 
-    from promptcov.coverage.cluster import PromptMap
+    from promptcov.coverage.map.prompt_map import PromptMap
 
     x = rows[m.sample_index_]
     ref = m.labels_

@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from promptcov.coverage.taxonomy import CapabilityAssigner, Taxonomy
+from promptcov.coverage.areas.taxonomy import CapabilityAssigner, Taxonomy
 from promptcov.index.embedders import load_embedder
 from promptcov.index.records import embed_text
 from promptcov.io import write_json

@@ -25,10 +25,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from baselines import knn_scores, prada_scores, volume_scores
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
 from promptcov.config import Config
-from promptcov.coverage.baselines import knn_scores, prada_scores, volume_scores
 from promptcov.index.embed import embed_pending
 from promptcov.index.embedders import load_embedder
 from promptcov.index.ingest import ingest_files

@@ -4,7 +4,7 @@ The library's orchestration floor: each job reads the store, feeds arrays to the
 ``promptcov.coverage`` / ``promptcov.reports`` and writes tables back. No printing here.
 """
 
-from promptcov.pipeline.mapping import MapSummary, run_map
+from promptcov.pipeline.map_job import MapSummary, run_map
 from promptcov.pipeline.report_job import run_report
 from promptcov.pipeline.score_job import ScoreSummary, run_score
 

@@ -23,7 +23,7 @@ from promptcov.coverage.frame import RequestFrame
 from promptcov.errors import InputError
 from promptcov.index.store import Store
 from promptcov.io import atomic_write, tmp_path_for
-from promptcov.pipeline.mapping import _replace_table
+from promptcov.pipeline.map_job import _replace_table
 
 __all__ = ["ScoreSummary", "run_score", "load_frame", "parse_day", "write_table"]
 
@@ -171,9 +171,9 @@ def _arrow(rows: list[dict], columns: tuple[str, ...]) -> pa.Table:
 def run_score(store: Store, cfg: ScoreConfig, since: datetime | None = None, until: datetime | None = None,
               out: Path | None = None) -> ScoreSummary:
     """Score every account and linked group active in ``[since, until)``; write the tables."""
-    from promptcov.coverage.detector import SweepDetector
-    from promptcov.coverage.linking import AccountLinker
-    from promptcov.coverage.pivots import detect_pivots
+    from promptcov.coverage.linking.linker import AccountLinker
+    from promptcov.coverage.scoring.detector import SweepDetector
+    from promptcov.coverage.scoring.pivots import detect_pivots
 
     if since is not None and until is not None and since >= until:
         raise InputError(f"--since {since:%Y-%m-%d} is not before --until {until:%Y-%m-%d}")

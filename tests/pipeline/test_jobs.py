@@ -50,7 +50,7 @@ def test_map_writes_tables_and_every_text_is_assigned(mapped):
     assert store.count("text_map") == store.count("texts")
     assert summary.clusters > 3 and summary.sample == 400
     areas = {r[0] for r in store.con.execute("SELECT DISTINCT capability FROM text_map").fetchall()}
-    assert areas <= set(__import__("promptcov.coverage.taxonomy", fromlist=["x"]).default_taxonomy().ids)
+    assert areas <= set(__import__("promptcov.coverage.areas.taxonomy", fromlist=["x"]).default_taxonomy().ids)
     row = store.con.execute("SELECT sum(size), min(top5_share), max(top5_share) FROM clusters").fetchall()[0]
     assert row[0] > 0 and 0 < row[1] <= row[2] <= 1
     assert store.count("map_points") == 200

@@ -1,0 +1,223 @@
+"""Co-occurrence evidence between accounts: the pure array functions behind account linking.
+
+Each function turns per-request arrays (account codes, keys such as template ids, times) into
+sparse account-account evidence: how rare a shared key is (:func:`rarity_weights`), which
+accounts share a key (:func:`shared_key_pairs`), who uses the same rare keys within the same
+time window, which texts are near-duplicates of each other (:func:`near_duplicate_families`),
+and which accounts are active in the same short time bins far more than chance
+(:func:`timing_links`). :mod:`promptcov.coverage.linking.linker` weighs and combines them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from scipy.stats import binom
+
+__all__ = ["rarity_weights", "shared_key_pairs", "near_duplicate_families", "timing_links"]
+
+
+def rarity_weights(n_accounts: np.ndarray, n_total: int, max_accounts: int) -> np.ndarray:
+    """IDF-like weight in [0, 1] of a key (template, text family) used by ``n_accounts`` accounts.
+
+    ``log((N + 1) / n) / log(N + 1)``: a key shared by two accounts out of many is near 1; a
+    key most accounts use is near 0; keys used by one account or by more than
+    ``max_accounts`` (popular public prompts) weigh 0. Rare shared keys are what a hydra's
+    accounts have in common and ordinary customers do not.
+    """
+    n = np.asarray(n_accounts, dtype=np.float64)
+    big = np.log(max(n_total, 2) + 1.0)
+    w = np.log((max(n_total, 2) + 1.0) / np.maximum(n, 1.0)) / big
+    w[(n < 2) | (n > max_accounts)] = 0.0
+    return np.clip(w, 0.0, 1.0)
+
+
+def shared_key_pairs(acc: np.ndarray, key: np.ndarray, values: np.ndarray, n_acc: int) -> sp.coo_matrix:
+    """Sum over shared keys of ``values[a, k] * values[b, k]`` for every account pair ``a < b``.
+
+    ``acc``/``key``/``values`` describe a sparse account x key incidence (one entry per
+    distinct pair, duplicates are summed); the product ``A @ A.T`` is done sparsely, so only
+    pairs that really share a key cost anything. Returns the strict upper triangle.
+    """
+    if len(acc) == 0:
+        return sp.coo_matrix((n_acc, n_acc))
+    n_keys = int(key.max()) + 1
+    a = sp.csr_matrix((values, (acc, key)), shape=(n_acc, n_keys))
+    return sp.triu(a @ a.T, k=1).tocoo()
+
+
+def _bucketed_overlap(acc, key, ts, n_req, key_w, window_s, n_acc) -> sp.coo_matrix:
+    """Rarity-weighted Bhattacharyya overlap of key usage, counting co-use within ``window_s``.
+
+    Time is cut into buckets of ``window_s`` on two grids offset by half a bucket; two uses
+    ``window_s / 2`` apart or less always share a bucket on one grid. The result is the
+    element-wise maximum over the two grids. ``n_req`` is each account's request count plus a
+    prior, so that an account with two requests cannot put "all" its traffic on a shared text.
+    """
+    keep = key_w[key] > 0
+    acc, key, ts = acc[keep], key[keep], ts[keep]
+    best = sp.csr_matrix((n_acc, n_acc))
+    if len(acc) == 0:
+        return best.tocoo()
+    for offset in (0.0, 0.5):
+        bucket = np.floor(ts / window_s + offset).astype(np.int64)
+        kb, kb_inv = np.unique(np.stack([key, bucket], axis=1), axis=0, return_inverse=True)
+        kb_inv = kb_inv.ravel()
+        code, counts = np.unique(acc * len(kb) + kb_inv, return_counts=True)
+        a_, k_ = code // len(kb), code % len(kb)
+        vals = np.sqrt(key_w[kb[k_, 0]] * counts / n_req[a_])
+        best = best.maximum(shared_key_pairs(a_, k_, vals, n_acc).tocsr())
+    return best.tocoo()
+
+
+def near_duplicate_families(vectors: np.ndarray, min_cosine: float, k: int = 10) -> np.ndarray:
+    """Label each row of ``vectors`` (L2-normalised) with its near-duplicate family.
+
+    Rows with inner product >= ``min_cosine`` to one of their ``k`` nearest neighbours are
+    joined (connected components); a sweep's paraphrased or lightly varied prompts fall into
+    one family while organic prompts stay alone. Exact search below 20k rows, FAISS IVF above.
+    """
+    import faiss
+
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    m = len(x)
+    if m < 2:
+        return np.arange(m, dtype=np.int64)
+    if m <= 20_000:
+        index = faiss.IndexFlatIP(x.shape[1])
+    else:
+        nlist = int(min(1024, m // 40, 4 * np.sqrt(m)))  # >= 40 training points per list
+        index = faiss.IndexIVFFlat(
+            faiss.IndexFlatIP(x.shape[1]), x.shape[1], nlist, faiss.METRIC_INNER_PRODUCT
+        )
+        step = max(1, m // (40 * nlist))
+        index.train(x[::step])
+        index.nprobe = 3  # near-duplicates (cos >= 0.95) almost always share a cell
+    index.add(x)
+    sims, nbrs = index.search(x, min(k + 1, m))
+    rows = np.repeat(np.arange(m), nbrs.shape[1])
+    ok = (sims.ravel() >= min_cosine) & (nbrs.ravel() >= 0)
+    g = sp.coo_matrix((np.ones(int(ok.sum())), (rows[ok], nbrs.ravel()[ok])), shape=(m, m))
+    return connected_components(g, directed=False)[1].astype(np.int64)
+
+
+def timing_links(
+    acc: np.ndarray,
+    ts: np.ndarray,
+    n_acc: int,
+    *,
+    bin_s: float = 600.0,
+    min_requests: int = 20,
+    min_shared_bins: int = 5,
+    min_score: float = 0.3,
+    min_lift: float = 3.0,
+    alpha: float = 0.01,
+    lag_s: tuple[float, ...] = (86400.0, 172800.0),
+    chunk_cells: int = 5_000_000,
+) -> tuple[sp.coo_matrix, dict]:
+    """Score account pairs whose activity falls into the same short time bins far beyond chance.
+
+    Accounts with ``min_requests`` or more become binary occupancy vectors over ``bin_s`` bins.
+    Bins are weighted by idf ``log((n + 1) / (df + 1))``: a busy bin where every account is
+    active says nothing. The observed weighted co-occupancy ``O`` is compared with what
+    independent accounts would share, ``E``: the larger of the uniform expectation
+    ``s_a * s_b / S`` and the mean co-occupancy with one account shifted by +-1 and +-2 days.
+    The shift keeps each account's daily rhythm, so two people who both work 9-to-5 share as
+    much at lag 0 as at lag 24h and do not look synchronized, while accounts fed by one scheduler
+    coincide only at lag 0. The score ``(O - E) / (min(s_a, s_b) - E)`` is 1 for "always active
+    exactly when the other is" and about 0 for chance. It counts only where the lift ``O / E``
+    is at least ``min_lift``: next to an account busy in nearly every bin (a round-the-clock
+    product) anyone's bins are "shared", and that says nothing about being synchronized.
+    Among tens of thousands of accounts some pairs coincide by luck, so a pair must also pass a
+    binomial tail test (shared bins of the smaller account, null rate ``E / min(s_a, s_b)``) at
+    ``alpha`` divided by the number of pairs compared.
+    Products run as sparse row chunks (memory ~ ``chunk_cells``), never a dense n x n matrix.
+
+    Returns the upper-triangular score matrix (account codes) and ``{(a, b): shared bins}``.
+    """
+    acc, ts = np.asarray(acc, dtype=np.int64), np.asarray(ts, dtype=np.float64)
+    elig = np.flatnonzero(np.bincount(acc, minlength=n_acc) >= max(min_requests, 1))
+    if len(elig) < 2:
+        return sp.coo_matrix((n_acc, n_acc)), {}
+    pos = np.full(n_acc, -1, dtype=np.int64)
+    pos[elig] = np.arange(len(elig))
+    sel = pos[acc] >= 0
+    bins = np.floor(ts[sel] / bin_s).astype(np.int64)  # anchored to the epoch, not to the data
+    bins -= bins.min()
+    n_bins, n_e = int(bins.max()) + 1, len(elig)
+    x = sp.csr_matrix((np.ones(int(sel.sum())), (pos[acc[sel]], bins)), shape=(n_e, n_bins))
+    x.data[:] = 1.0
+    w = np.log((n_e + 1.0) / (np.asarray(x.sum(axis=0)).ravel() + 1.0))
+    xw = x.multiply(w[None, :]).tocsr()
+    s, total_w = np.asarray(xw.sum(axis=1)).ravel(), float(w.sum())
+    n_bins_of = np.asarray(x.sum(axis=1)).ravel()
+    xt = x.T.tocsr()
+
+    def excess(r, c, o, e):  # (O - E) / (min(s_a, s_b) - E), 0 where the lift O / E is below min_lift
+        m = np.minimum(s[r], s[c])
+        den = np.where(m - e > 1e-6 * np.maximum(m, 1e-12), m - e, np.inf)
+        return np.where(o >= min_lift * e, (o - e) / den, 0.0)
+
+    parts = []
+    step = max(1, int(chunk_cells // n_e))
+    for start in range(0, n_e, step):
+        blk = (xw[start : start + step] @ xt).tocoo()
+        r, c, o = blk.row + start, blk.col, blk.data
+        up = c > r
+        r, c, o = r[up], c[up], o[up]
+        keep = excess(r, c, o, s[r] * s[c] / max(total_w, 1e-12)) >= min_score  # cheap uniform null first
+        parts.append((r[keep], c[keep], o[keep]))
+    r, c, o = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    score = shared = np.zeros(0)
+    if len(r):
+        e = s[r] * s[c] / max(total_w, 1e-12)
+        lags = [int(round(lag / bin_s)) for lag in lag_s if 0 < lag / bin_s < n_bins / 2]
+        if lags:
+            xc = x.tocoo()
+            shifted = []
+            for lag in lags:
+                for sign in (1, -1):
+                    col = xc.col - sign * lag
+                    k = (col >= 0) & (col < n_bins)
+                    xl = sp.csr_matrix((xc.data[k], (xc.row[k], col[k])), shape=x.shape)
+                    o_l = np.asarray(xw[r].multiply(xl[c]).sum(axis=1)).ravel()
+                    shifted.append(o_l * n_bins / (n_bins - lag))
+            e = np.maximum(e, np.mean(shifted, axis=0))
+        shared = np.asarray(x[r].multiply(x[c]).sum(axis=1)).ravel()
+        score = excess(r, c, o, e)
+        # far more than chance, counting every pair looked at: binomial tail, Bonferroni over pairs
+        n_small = np.minimum(n_bins_of[r], n_bins_of[c])
+        p_null = np.clip(e / np.maximum(np.minimum(s[r], s[c]), 1e-12), 1e-12, 1.0)
+        log_p = binom.logsf(shared - 1, n_small, p_null)
+        ok = (score >= min_score) & (shared >= min_shared_bins)
+        ok &= log_p <= np.log(alpha) - np.log(n_e * (n_e - 1) / 2)
+        r, c, score, shared = r[ok], c[ok], score[ok], shared[ok]
+    ra, ca = elig[r], elig[c]
+    mat = sp.coo_matrix((np.clip(score, 0.0, 1.0), (ra, ca)), shape=(n_acc, n_acc))
+    return mat, {(int(a), int(b)): int(k) for a, b, k in zip(ra, ca, shared, strict=True)}
+
+
+def _codes(values: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes of the non-None entries of an object column (-1 for None) and the uniques."""
+    present = np.array([v is not None and v != "" for v in values], dtype=bool)
+    if mask is not None:
+        present &= mask
+    codes = np.full(len(values), -1, dtype=np.int64)
+    if not present.any():
+        return codes, np.array([], dtype=object)
+    uniq, inv = np.unique(values[present].astype(str), return_inverse=True)
+    codes[present] = inv
+    return codes, uniq
+
+
+def _pick(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Entries ``mat[rows[i], cols[i]]`` as a dense 1-D array (empty-safe)."""
+    if len(rows) == 0:
+        return np.zeros(0)
+    return np.asarray(mat[rows, cols]).ravel()
+
+
+def _accounts_per_key(acc: np.ndarray, key: np.ndarray, n_keys: int) -> np.ndarray:
+    pairs = np.unique(np.stack([key, acc], axis=1), axis=0)
+    return np.bincount(pairs[:, 0], minlength=n_keys)

@@ -1,0 +1,3 @@
+"""Scores, threshold calibration, reasons, pivots and the sweep detector."""
+
+__all__ = ["score", "detector", "pivots"]

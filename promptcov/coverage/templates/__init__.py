@@ -1,0 +1,3 @@
+"""Shared templates: slot-masked skeletons, MinHash signatures, LSH grouping and popularity."""
+
+__all__ = ["detector", "minhash"]

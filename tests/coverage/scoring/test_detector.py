@@ -1,0 +1,204 @@
+"""SweepDetector end to end on synthetic windows: sweeps caught, hard negatives left alone."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from promptcov.coverage.scoring.detector import SweepDetector
+from promptcov.errors import InputError, NotFittedError
+from tests.coverage.synth_frames import (
+    SynthWorld,
+    add_batch_job,
+    add_benchmark,
+    add_coding_tool,
+    add_hydra,
+    add_power_user,
+    add_product,
+    organic_population,
+)
+
+HARD_NEGATIVES = ["product", "ide-tool", "nightly", "nightly-da", "power"]
+CONTRACT = {"account_id", "n_requests", "score", "flagged", "group_id", "top_capability", "reasons"}
+
+
+@dataclass
+class Link:  # the shape promptcov.coverage.linking.linker produces
+    a: str
+    b: str
+    link_type: str
+    weight: float
+    detail: str = ""
+
+
+def hard_negatives(world: SynthWorld) -> None:
+    organic_population(world, 150)
+    add_product(world)
+    add_coding_tool(world)
+    add_batch_job(world, "nightly", area="other")
+    add_batch_job(world, "nightly-da", area="data_analysis")
+    add_power_user(world)
+
+
+@pytest.fixture(scope="module")
+def attacked():
+    world = SynthWorld(seed=11)
+    hard_negatives(world)
+    add_benchmark(world, area="coding")
+    world.sweep("sweeper", 1500, ["rubric_grading", "cot_elicitation"], ["sw-t1", "sw-t2"])
+    pools = add_hydra(world)
+    members = pools["G-hydra"]
+    world.organic("bystander", 40)  # shares an ASN with the hydra and got pulled into its group
+    links = [Link(members[i], members[i + 1], "template", 0.9, "hydra-t1") for i in range(len(members) - 1)]
+    links += [Link(members[i], members[i + 3], "payment", 1.0, "card") for i in range(0, len(members) - 3, 3)]
+    links.append(Link("bystander", members[0], "asn", 0.2, "AS64500"))
+    groups = {"G-hydra": [*members, "bystander"]}
+    pivots = {"G-hydra": ["moved from rubric_grading to cot_elicitation on day 6"]}
+    frame = world.frame()
+    det = SweepDetector(seed=0).fit(frame, group_members=groups, links=links, pivots=pivots)
+    return det, frame, members, groups, links
+
+
+def rows_by_id(det) -> dict:
+    return {r["account_id"]: r for r in det.accounts_}
+
+
+def test_single_account_sweep_is_flagged_with_reasons_and_evidence(attacked):
+    det, *_ = attacked
+    r = rows_by_id(det)["sweeper"]
+    assert r["flagged"] and r["score"] >= det.threshold_
+    assert r["top_capability"] in ("rubric_grading", "cot_elicitation")
+    assert "templated" in r["reasons"] and "round the clock" in r["reasons"]
+    ev = r["evidence"]
+    assert set(ev) >= {"metrics", "drivers", "examples", "templates", "capabilities", "linked", "pivots"}
+    assert ev["templates"][0][0] in ("sw-t1", "sw-t2") and 1 <= len(ev["examples"]) <= 3
+    assert ev["drivers"][0][1] > 0 and ev["metrics"]["template_share"] > 0.8
+
+
+def test_hydra_group_is_flagged_though_no_member_is_alone(attacked):
+    det, _, members, _, _ = attacked
+    rows = rows_by_id(det)
+    assert all(rows[m]["score"] < det.threshold_ for m in members)
+    group = {g["group_id"]: g for g in det.groups_}["G-hydra"]
+    assert group["flagged"] and group["score"] > 0.9
+    assert group["capabilities"].split(",")[0] in ("cot_elicitation", "rubric_grading")
+    assert group["evidence"]["link_types"] == {"template": 23, "payment": 7, "asn": 1}
+    assert "coordinated group of" in group["reasons"] and "pivot:" in group["reasons"]
+    assert len(group["evidence"]["timeline"]) >= 5 and group["first_seen"] < group["last_seen"]
+    for m in members:
+        assert rows[m]["flagged"] and rows[m]["group_id"] == "G-hydra"
+        assert rows[m]["reasons"].startswith("member of flagged group G-hydra")
+
+
+def test_member_linked_only_by_asn_is_not_flagged_through_the_group(attacked):
+    det, *_ = attacked
+    r = rows_by_id(det)["bystander"]
+    assert not r["flagged"] and r["group_id"] == "G-hydra"
+    assert "ASN only" in r["reasons"]
+    assert r["evidence"]["linked"][0][1] == "asn"
+
+
+def test_hard_negatives_and_organic_accounts_stay_unflagged(attacked):
+    det, *_ = attacked
+    rows = rows_by_id(det)
+    for name in HARD_NEGATIVES:
+        assert not rows[name]["flagged"], (name, rows[name]["score"], rows[name]["reasons"])
+    organic = [r for a, r in rows.items() if a.startswith("org-")]
+    assert not any(r["flagged"] for r in organic)
+    assert max(r["score"] for r in organic) < 0.2
+
+
+def test_one_off_benchmark_is_labelled_benign_not_flagged(attacked):
+    det, *_ = attacked
+    r = rows_by_id(det)["evaluator"]
+    assert r["benign_kind"] == "benchmark" and not r["flagged"]
+    assert r["score"] >= det.threshold_  # systematic: it would be flagged without the label
+    assert r["reasons"].startswith("one-off benchmark-like run:")
+    assert all(x["benign_kind"] is None for x in det.accounts_ if x["account_id"] != "evaluator")
+
+
+def test_outputs_follow_the_contract_and_serialise(attacked):
+    det, frame, *_ = attacked
+    assert len(det.accounts_) == len(set(frame.account_id))
+    for r in det.accounts_:
+        assert CONTRACT <= set(r) and 0.0 <= r["score"] <= 1.0 and isinstance(r["flagged"], bool)
+        assert isinstance(r["group_id"], str) and r["reasons"]
+    json.dumps(det.accounts_)
+    json.dumps(det.groups_)
+    assert set(det.groups_[0]) >= {
+        "group_id",
+        "n_accounts",
+        "n_requests",
+        "score",
+        "flagged",
+        "capabilities",
+        "reasons",
+        "members",
+        "evidence",
+        "first_seen",
+        "last_seen",
+    }
+    assert len(det.metrics_["n_requests"]) == len(det.account_ids_)
+    assert det.flagged_accounts()[0] in ("sweeper", *[f"hydra-{i:02d}" for i in range(24)])
+
+
+def test_clean_population_flags_nobody_and_groups_alone_do_not_flag():
+    world = SynthWorld(seed=12)
+    hard_negatives(world)
+    frame = world.frame()
+    organic = sorted(a for a in set(frame.account_id) if a.startswith("org-"))[:6]
+    links = [Link(organic[0], organic[i], "payment", 1.0) for i in range(1, 6)]
+    det = SweepDetector().fit(frame, groups={a: "G-family" for a in organic}, links=links)
+    assert det.threshold_ == 0.5 and "robust null of" in det.calibration_
+    assert not any(r["flagged"] for r in det.accounts_)
+    assert not det.groups_[0]["flagged"]
+
+
+def test_hydra_members_without_the_group_are_not_flagged():
+    world = SynthWorld(seed=13, days=7)
+    organic_population(world, 60)
+    members = add_hydra(world, n_accounts=16, per_account=20)["G-hydra"]
+    frame = world.frame()
+    alone = SweepDetector().fit(frame)
+    assert not any(r["flagged"] for r in alone.accounts_)
+    grouped = SweepDetector().fit(frame, group_members={"G-hydra": members})
+    assert {r["account_id"] for r in grouped.accounts_ if r["flagged"]} == set(members)
+
+
+def test_proxy_group_mixing_a_sweep_with_ordinary_customers_is_flagged():
+    world = SynthWorld(seed=4, days=10)
+    organic_population(world, 60)
+    members = add_hydra(world, n_accounts=16, per_account=25)["G-hydra"]
+    for m in members:  # the same keys also carry ordinary customers' traffic
+        world.organic(m, 25, followup_p=0.3)
+    det = SweepDetector().fit(world.frame(), group_members={"G-hydra": members})
+    group = det.groups_[0]
+    assert group["flagged"] and group["reasons"].startswith("sweep component: 50% of the group's traffic")
+    assert group["evidence"]["metrics"]["pooled_score"] < det.threshold_  # diluted, all traffic alone
+    assert {r["account_id"] for r in det.accounts_ if r["flagged"]} == set(members)
+
+
+def test_errors_before_fit_and_on_bad_input():
+    with pytest.raises(NotFittedError):
+        SweepDetector().flagged_accounts()
+    with pytest.raises(InputError):
+        SweepDetector().fit({"account_id": []})
+    world = SynthWorld(seed=1, days=2)
+    world.organic("a", 5)
+    with pytest.raises(InputError):
+        SweepDetector().fit(world.frame(), groups=[("a", "G")])
+
+
+def test_fit_is_deterministic_and_params_untouched():
+    world = SynthWorld(seed=2, days=3)
+    organic_population(world, 30)
+    world.sweep("s", 200, ["coding"], ["t"])
+    frame = world.frame()
+    det = SweepDetector(seed=3)
+    a = [r["score"] for r in det.fit(frame).accounts_]
+    b = [r["score"] for r in SweepDetector(seed=3).fit(frame).accounts_]
+    assert np.allclose(a, b)
+    assert det.weights is None and det.seed == 3
