@@ -6,7 +6,6 @@ Exit status (the contract): 0 success, 1 a failure of the job, 2 bad usage or ba
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -14,6 +13,7 @@ import warnings
 from pathlib import Path
 
 from promptcov import __version__
+from promptcov.commands import COMMANDS, UI
 from promptcov.errors import InputError, PromptcovError
 
 __all__ = ["main", "build_parser"]
@@ -121,11 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
-    from promptcov import commands
-
-    ui = commands.UI(quiet=args.quiet)
+    ui = UI(quiet=args.quiet)
     try:
-        return int(getattr(commands, "cmd_" + args.command)(args, ui) or 0)
+        return int(COMMANDS[args.command](args, ui) or 0)
     except KeyboardInterrupt:
         print("promptcov: interrupted; run the same command again to resume", file=sys.stderr)
         return 1
@@ -138,15 +136,17 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, MemoryError) as exc:
         print(f"promptcov: job failed: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:  # a bug: one clear line, the traceback only with -v
+        log.debug("unexpected error", exc_info=True)
+        print(f"promptcov: job failed: unexpected {type(exc).__name__}: {exc} (run with -v for the traceback)",
+              file=sys.stderr)
+        if args.verbose:
+            import traceback
 
-
-def _json_default(o):
-    return str(o)
-
-
-def print_json(obj) -> None:
-    json.dump(obj, sys.stdout, ensure_ascii=False, indent=2, default=_json_default)
-    sys.stdout.write("\n")
+            traceback.print_exc()
+        return 1
+    finally:
+        ui.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

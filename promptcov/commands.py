@@ -1,68 +1,83 @@
-"""The sub-commands behind :mod:`promptcov.cli`: progress bars, summaries, and calls into the library.
+"""The sub-commands behind :mod:`promptcov.cli`: arguments -> config -> one job -> printed summary.
 
-This is the command-line floor: the only place that prints, draws progress bars and turns
-flags into config overrides. Everything it calls lives in the library.
+This is the command-line floor: the only place that prints, draws progress bars and turns flags
+into config overrides. Each command calls one job of :mod:`promptcov.pipeline` (or the search API)
+and prints what it returns; :data:`COMMANDS` maps sub-command names to them.
 """
 
 from __future__ import annotations
 
+import json
 import sys
-from contextlib import contextmanager
 from pathlib import Path
 
 from promptcov.config import Config, load_config
 from promptcov.errors import InputError
 from promptcov.index.store import Store, default_store_path
+from promptcov.pipeline import (
+    IngestSummary,
+    run_demo,
+    run_embed,
+    run_ingest,
+    run_map,
+    run_report,
+    run_run,
+    run_score,
+)
 
-__all__ = ["UI"]
+__all__ = ["UI", "COMMANDS", "print_json"]
 
 
 class UI:
-    """Progress bars on a terminal and one-line summaries; ``quiet`` silences both."""
+    """The command line's :class:`~promptcov.pipeline.progress.Progress`: tqdm bars on a terminal
+    (one per stage) and summary lines on stdout; ``quiet`` silences both."""
 
     def __init__(self, quiet: bool = False, stream=None):
         self.quiet = quiet
         self.stream = stream or sys.stderr
+        self._bar = None
+        self._stage = None
 
-    @contextmanager
-    def bar(self, desc: str, total: int | None = None, unit: str = "it"):
-        """A tqdm bar on a terminal (none when quiet or not a TTY); yields ``update(n)``."""
-        show = not self.quiet and self.stream.isatty()
-        if not show:
-            yield lambda n=1: None
+    def update(self, stage: str, done: int, total: int | None = None) -> None:
+        if self.quiet or not self.stream.isatty():
             return
-        from tqdm import tqdm
+        if stage != self._stage:
+            self.close()
+            from tqdm import tqdm
 
-        with tqdm(total=total, desc=desc, unit=unit, file=self.stream, dynamic_ncols=True) as t:
-            yield t.update
+            self._bar = tqdm(desc=stage, total=total, file=self.stream, dynamic_ncols=True, unit="it")
+            self._stage = stage
+        self._bar.total = total
+        self._bar.n = done
+        self._bar.refresh()
 
-    @contextmanager
-    def bar_to(self, desc: str, unit: str = "it"):
-        """A bar driven by ``(done, total)`` callbacks (total known only once work starts)."""
-        show = not self.quiet and self.stream.isatty()
-        if not show:
-            yield lambda done, total: None
-            return
-        from tqdm import tqdm
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        self._bar, self._stage = None, None
 
-        t = tqdm(desc=desc, unit=unit, file=self.stream, dynamic_ncols=True)
-
-        def cb(done, total):
-            t.total = total
-            t.n = done
-            t.refresh()
-
-        try:
-            yield cb
-        finally:
-            t.close()
+    def finished(self, summary) -> None:
+        self.close()
+        self.summary(summary.line())
+        if isinstance(summary, IngestSummary) and summary.quarantined and getattr(self, "store_path", None):
+            self.summary(f"        quarantined records (file, line, reason): {self.store_path / 'quarantine'}")
 
     def summary(self, line: str) -> None:
         if not self.quiet:
             print(line, file=sys.stdout, flush=True)
 
 
+def print_json(obj) -> None:
+    json.dump(obj, sys.stdout, ensure_ascii=False, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+def _store_path(args) -> Path:
+    return args.store if args.store is not None else default_store_path()
+
+
 def _config(args) -> Config:
+    """The config file (``--config``, else ``promptcov.toml`` in the store) with the flags over it."""
     store_cfg = _store_path(args) / "promptcov.toml"
     path = args.config or (store_cfg if store_cfg.exists() else None)
     cfg = load_config(path)
@@ -74,61 +89,86 @@ def _config(args) -> Config:
     return cfg
 
 
-def _store_path(args) -> Path:
-    return args.store if args.store is not None else default_store_path()
+def _open(args, ui: UI) -> Store:
+    ui.store_path = _store_path(args)
+    return Store(ui.store_path)
 
 
-def _open_store(args, read_only: bool = False) -> Store:
-    return Store(_store_path(args), read_only=read_only)
-
-
-def _ingest(args, ui: UI, store: Store, cfg: Config) -> int:
-    from promptcov.index.ingest import ingest_files
-
-    with ui.bar("ingest", unit="rec") as update:
-        summary = ingest_files(store, args.logs, batch_size=cfg.ingest.batch_size, progress=update)
-    ui.summary(summary.line())
-    if summary.quarantined:
-        ui.summary(f"        quarantined records (file, line, reason): {store.quarantine_dir}")
-    if args.strict and summary.quarantined:
+def _strict_exit(args, summary: IngestSummary, store: Store) -> int:
+    if getattr(args, "strict", False) and summary.quarantined:
         print(f"promptcov: error: --strict: {summary.quarantined} bad record(s) quarantined in "
               f"{store.quarantine_dir}", file=sys.stderr)
         return 2
     return 0
 
 
-def _embed(args, ui: UI, store: Store, cfg: Config):
-    from promptcov.index.embed import embed_pending
-    from promptcov.index.embedders import load_embedder
-
-    e = cfg.embed
-    embedder = load_embedder(e.model, max_seq_length=e.max_seq_length, batch_size=e.batch_size, device=e.device)
-    with ui.bar_to("embed", unit="text") as cb:
-        summary = embed_pending(store, embedder, shard_size=e.shard_size, chars_per_token=e.chars_per_token,
-                                max_seq_length=e.max_seq_length, factory=cfg.index.factory,
-                                large_factory=cfg.index.large_factory,
-                                large_threshold=cfg.index.large_threshold, nprobe=cfg.index.nprobe, progress=cb)
-    ui.summary(summary.line())
-    return embedder
-
-
 def cmd_ingest(args, ui: UI) -> int:
     cfg = _config(args)
-    with _open_store(args) as store:
-        return _ingest(args, ui, store, cfg)
+    with _open(args, ui) as store:
+        summary = run_ingest(store, cfg, ui, paths=args.logs)
+        ui.finished(summary)
+        return _strict_exit(args, summary, store)
 
 
 def cmd_embed(args, ui: UI) -> int:
     cfg = _config(args)
-    with _open_store(args) as store:
-        if store.count("texts") == 0:
-            raise InputError(f"store {store.path} holds no prompts; run `promptcov ingest LOG` first")
-        _embed(args, ui, store, cfg)
+    with _open(args, ui) as store:
+        ui.finished(run_embed(store, cfg, ui))
+    return 0
+
+
+def cmd_map(args, ui: UI) -> int:
+    cfg = _config(args)
+    with _open(args, ui) as store:
+        ui.finished(run_map(store, cfg, ui))
+    return 0
+
+
+def _window(args):
+    from promptcov.pipeline.score_job import parse_day
+
+    return parse_day(args.since, "--since"), parse_day(args.until, "--until")
+
+
+def _score_out_line(ui: UI, out: Path | None) -> None:
+    if out is not None:
+        ui.summary(f"        wrote {out} and {out.with_name(out.stem + '_groups' + out.suffix)}")
+
+
+def cmd_score(args, ui: UI) -> int:
+    cfg = _config(args)
+    since, until = _window(args)
+    with _open(args, ui) as store:
+        ui.finished(run_score(store, cfg, ui, since=since, until=until, out=args.out))
+    _score_out_line(ui, args.out)
+    return 0
+
+
+def cmd_run(args, ui: UI) -> int:
+    cfg = _config(args)
+    with _open(args, ui) as store:
+        summary = run_run(store, cfg, ui, paths=args.logs, out=args.out)
+        _score_out_line(ui, args.out)
+        return _strict_exit(args, summary.steps[0], store)
+
+
+def cmd_report(args, ui: UI) -> int:
+    cfg = _config(args)
+    with _open(args, ui) as store:
+        ui.finished(run_report(store, cfg, ui, out_dir=args.out, week=args.week, redact=not args.no_redact))
+    return 0
+
+
+def cmd_demo(args, ui: UI) -> int:
+    cfg = _config(args)
+    with _open(args, ui) as store:
+        summary = run_demo(store, cfg, ui, out_dir=args.out, data_dir=args.data, scale=args.scale)
+    for line in summary.lines():
+        ui.summary(line)
     return 0
 
 
 def cmd_search(args, ui: UI) -> int:
-    from promptcov.cli import print_json
     from promptcov.index.search import Searcher
 
     if (args.text is None) == (args.request_id is None):
@@ -162,65 +202,14 @@ def cmd_search(args, ui: UI) -> int:
     return 0
 
 
-def _map(args, ui: UI, store: Store, cfg: Config, embedder=None) -> None:
-    from promptcov.index.embedders import load_embedder
-    from promptcov.pipeline import run_map
-
-    model = store.manifest().get("model") or cfg.embed.model
-    if embedder is None:
-        embedder = load_embedder(model, max_seq_length=cfg.embed.max_seq_length, device=cfg.embed.device)
-    with ui.bar_to("map", unit="text") as cb:
-        summary = run_map(store, cfg.map, embedder, progress=cb)
-    ui.summary(summary.line())
-
-
-def _score(args, ui: UI, store: Store, cfg: Config) -> None:
-    from promptcov.pipeline import run_score
-    from promptcov.pipeline.score_job import parse_day
-
-    since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
-    summary = run_score(store, cfg.score, since, until, args.out)
-    ui.summary(summary.line())
-    if args.out is not None:
-        ui.summary(f"        wrote {args.out} and {args.out.with_name(args.out.stem + '_groups' + args.out.suffix)}")
-
-
-def cmd_map(args, ui: UI) -> int:
-    cfg = _config(args)
-    with _open_store(args) as store:
-        _map(args, ui, store, cfg)
-    return 0
-
-
-def cmd_score(args, ui: UI) -> int:
-    cfg = _config(args)
-    with _open_store(args) as store:
-        _score(args, ui, store, cfg)
-    return 0
-
-
-def cmd_run(args, ui: UI) -> int:
-    cfg = _config(args)
-    with _open_store(args) as store:
-        rc = _ingest(args, ui, store, cfg)
-        embedder = _embed(args, ui, store, cfg)
-        _map(args, ui, store, cfg, embedder)
-        _score(args, ui, store, cfg)
-    return rc
-
-
-def cmd_report(args, ui: UI) -> int:
-    from promptcov.pipeline import run_report
-
-    cfg = _config(args)
-    with _open_store(args) as store:
-        data, paths = run_report(store, cfg.report, args.out, week=args.week, redact=not args.no_redact)
-    ui.summary(f"report {data.get('week')}: {paths['html']} (also .md and .json)")
-    return 0
-
-
-def cmd_demo(args, ui: UI) -> int:
-    from promptcov.pipeline.demo import run_demo
-
-    cfg = _config(args)
-    return run_demo(args, ui, cfg, _store_path(args))
+#: Sub-command name -> function(args, ui) -> exit status.
+COMMANDS = {
+    "ingest": cmd_ingest,
+    "embed": cmd_embed,
+    "map": cmd_map,
+    "score": cmd_score,
+    "run": cmd_run,
+    "search": cmd_search,
+    "report": cmd_report,
+    "demo": cmd_demo,
+}

@@ -71,8 +71,8 @@ def main(argv=None) -> int:
     ingest_files(store, sorted((logs / "logs").glob("*.jsonl*")))
     embedder = load_embedder(args.model)
     embed_pending(store, embedder)
-    run_map(store, cfg.map, embedder)
-    run_score(store, cfg.score)
+    run_map(store, cfg, embedder=embedder)
+    run_score(store, cfg)
     t_run = time.perf_counter() - t0
     with open(logs / "labels.csv", newline="", encoding="utf-8") as fh:
         labels = {r["account_id"]: r for r in csv.DictReader(fh)}

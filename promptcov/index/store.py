@@ -18,6 +18,7 @@ at most the shard in flight.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -112,10 +113,6 @@ class Store:
     def map_dir(self) -> Path:
         return self.path / "map"
 
-    @property
-    def scores_dir(self) -> Path:
-        return self.path / "scores"
-
     # -- manifest ------------------------------------------------------------------------
     def manifest(self) -> dict:
         return read_json(self.manifest_path)
@@ -158,6 +155,29 @@ class Store:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator:
+        """One DuckDB transaction: committed when the block ends, rolled back on any error."""
+        con = self.con
+        con.execute("BEGIN TRANSACTION").fetchall()
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK").fetchall()
+            raise
+        con.execute("COMMIT").fetchall()
+
+    def replace_table(self, name: str, table) -> None:
+        """Replace table ``name`` by the Arrow ``table`` atomically (readers see the old or the new one)."""
+        if not re.fullmatch(r"[a-z_]+", name):
+            raise ValueError(f"bad table name {name!r}")
+        self.con.register("_new_tbl", table)
+        try:
+            with self.transaction() as con:
+                con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _new_tbl").fetchall()
+        finally:
+            self.con.unregister("_new_tbl")
 
     def has_table(self, name: str) -> bool:
         row = self.con.execute(

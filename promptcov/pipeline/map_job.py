@@ -17,17 +17,20 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 
-from promptcov.config import MapConfig
+from promptcov.config import Config, MapConfig
+from promptcov.coverage.map.prompt_map import PromptMap
 from promptcov.errors import InputError
 from promptcov.index.store import Store
+from promptcov.io import write_json
+from promptcov.pipeline.progress import Progress, ensure_progress
+from promptcov.protocols import Embedder
 
-__all__ = ["MapSummary", "run_map"]
+__all__ = ["MapSummary", "run_map", "TEXT_MAP_SCHEMA"]
 
 log = logging.getLogger(__name__)
 
@@ -52,28 +55,12 @@ class MapSummary:
                 f"requests by area: {top} (seed {self.seed}, {self.seconds:.0f}s)")
 
 
-def _replace_table(store: Store, name: str, table: pa.Table) -> None:
-    con = store.con
-    con.register("_new_tbl", table)
-    try:
-        con.execute("BEGIN TRANSACTION").fetchall()
-        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM _new_tbl").fetchall()
-        con.execute("COMMIT").fetchall()
-    except BaseException:
-        con.execute("ROLLBACK").fetchall()
-        raise
-    finally:
-        con.unregister("_new_tbl")
-
-
 def _texts_for(store: Store, ids: np.ndarray) -> tuple[list[str], list[str]]:
     rows = store.texts_for(ids)
     return [r[0] for r in rows], [r[1] for r in rows]
 
 
 def _previous(store: Store, dim: int):
-    from promptcov.coverage.map.prompt_map import PromptMap
-
     meta_path = store.map_dir / "promptcov_map.json"
     if not meta_path.exists():
         return None, 0, -1
@@ -82,89 +69,50 @@ def _previous(store: Store, dim: int):
     return prev, int(meta["version"]), int(meta.get("max_id", -1))
 
 
-def run_map(store: Store, cfg: MapConfig, embedder, progress: Callable[[int, int], None] | None = None) -> MapSummary:
-    """Fit the map on a sample, assign every text, and write the map tables."""
-    from promptcov.coverage.areas.taxonomy import CapabilityAssigner, Taxonomy
-    from promptcov.coverage.map.prompt_map import PromptMap
+TEXT_MAP_SCHEMA = pa.schema([
+    ("text_id", pa.int64()), ("cluster_id", pa.int64()), ("capability", pa.string()),
+    ("capability_score", pa.float64()), ("marker", pa.string())])
 
+
+def run_map(store: Store, config: Config, progress: Progress | None = None, *,
+            embedder: Embedder | None = None) -> MapSummary:
+    """Fit the map on a sample, assign every text, and write the map tables.
+
+    ``embedder`` must be the store's model (it embeds the taxonomy's training texts); by default it
+    is loaded from the store's manifest.
+    """
+    from promptcov.pipeline.embed_job import job_embedder
+
+    progress = ensure_progress(progress)
+    cfg = config.map
     t0 = time.perf_counter()
     store.reconcile_shards()
     manifest = store.manifest()
     if manifest.get("model") is None or store.count("embedded") == 0:
         raise InputError(f"store {store.path} has no vectors; run `promptcov embed` first")
+    embedder = embedder if embedder is not None else job_embedder(store, config)
     if embedder.name != manifest["model"]:
         raise InputError(f"store was embedded with {manifest['model']!r}, not {embedder.name!r}")
-    dim = int(manifest["dim"])
     n_texts = store.count("embedded")
     summary = MapSummary(n_texts=n_texts, seed=cfg.seed)
-
-    # 1. a seeded sample of distinct texts, read shard by shard
-    n_sample = min(cfg.sample_size, n_texts)
-    rng = np.random.default_rng(cfg.seed)
-    all_ids = store.con.execute("SELECT text_id FROM embedded ORDER BY text_id").fetchnumpy()["text_id"]
-    sample_ids = np.sort(rng.choice(all_ids, n_sample, replace=False))
-    del all_ids
-    sample_ids, sample_vecs = store.get_vectors(sample_ids)
-    order = np.argsort(sample_ids)
-    sample_ids, sample_vecs = sample_ids[order], sample_vecs[order]
-    pmap = PromptMap(sample_size=n_sample, n_components=cfg.n_components, n_neighbors=cfg.n_neighbors,
+    sample_ids, sample_vecs = _sample(store, cfg, n_texts)
+    pmap = PromptMap(sample_size=len(sample_ids), n_components=cfg.n_components, n_neighbors=cfg.n_neighbors,
                      min_cluster_size=cfg.min_cluster_size, assign=cfg.assign, seed=cfg.seed)
-    log.info("fitting the map on %d of %d distinct texts (seed %d)", n_sample, n_texts, cfg.seed)
+    log.info("fitting the map on %d of %d distinct texts (seed %d)", len(sample_ids), n_texts, cfg.seed)
     pmap.fit(sample_vecs)
-
-    # 2. stable ids
-    prev, prev_version, max_id = _previous(store, dim)
+    prev, prev_version, max_id = _previous(store, int(manifest["dim"]))
     if prev is not None and len(prev.cluster_ids_):
         pmap.match_previous(prev.centroids_, prev.cluster_ids_, next_id=max_id + 1)
-    else:
-        pmap.is_new_ = {int(c): prev is not None for c in pmap.cluster_ids_}
-    version = prev_version + 1
-    summary.version = version
-    summary.sample = n_sample
-
-    # 3. assign every text: cluster and capability, shard by shard
-    extra = [cfg.taxonomy] if cfg.taxonomy else []
-    taxonomy = Taxonomy.load(extra=extra)
-    kw = {} if cfg.min_similarity is None else {"min_similarity": cfg.min_similarity}
-    assigner = CapabilityAssigner(taxonomy=taxonomy, embedder=embedder, **kw).fit()
-    parts = []
-    done = 0
-    for _, ids, vecs in store.iter_shards():
-        labels = pmap.predict(vecs)
-        systems, prompts = _texts_for(store, ids)
-        areas, scores, markers = assigner.predict(systems, prompts, vecs)
-        parts.append(pa.table({"text_id": ids, "cluster_id": labels.astype(np.int64),
-                               "capability": areas.astype(str).tolist(), "capability_score": scores,
-                               "marker": list(markers)}))
-        done += len(ids)
-        if progress is not None:
-            progress(done, n_texts)
-    text_map = pa.concat_tables(parts)
-
-    # 4. templates over all distinct prompts (MinHash/LSH, linear in the number of texts)
-    from promptcov.coverage.templates.detector import TemplateDetector
-
-    rows = store.con.execute("SELECT text_id, system, prompt FROM texts ORDER BY text_id").fetchnumpy()
-    det = TemplateDetector().fit(list(rows["prompt"]), rows["text_id"], systems=list(rows["system"]))
-    del rows
-    tmpl = det.transform(text_map.column("text_id").to_numpy())
-    text_map = text_map.append_column("template_id", pa.array(list(tmpl), pa.string()))
-    text_map = text_map.append_column("map_version", pa.array(np.full(len(text_map), version, np.int32)))
-    _replace_table(store, "text_map", text_map)
+    else:  # a first map has no "new" regions; a map after an empty one has only new ones
+        pmap.mark_new(prev is not None)
+    summary.version, summary.sample = prev_version + 1, len(sample_ids)
+    text_map = _assign_texts(store, cfg, pmap, embedder, n_texts, progress)
+    det = _templates(store, text_map, summary.version)
     summary.templates = len(det.templates_)
-
     _write_templates(store, det)
-    _write_clusters(store, pmap, sample_ids, sample_vecs, version)
+    _write_clusters(store, pmap, sample_ids, sample_vecs, summary.version)
     _write_points(store, pmap, sample_ids, sample_vecs, cfg)
-
-    # 5. persist the map for the next run's id matching
-    pmap.save(store.map_dir / "model")
-    from promptcov.io import write_json
-
-    ids_all = [int(c) for c in pmap.cluster_ids_]
-    write_json(store.map_dir / "promptcov_map.json", {
-        "version": version, "max_id": max([max_id] + ids_all), "seed": cfg.seed, "sample_size": n_sample,
-        "n_texts": n_texts, "taxonomy_extra": extra, "assign": cfg.assign})
+    _persist(store, pmap, cfg, summary, max_id)
     labels_all = text_map.column("cluster_id").to_numpy()
     summary.clusters = len(pmap.cluster_ids_)
     summary.new_clusters = sum(1 for v in pmap.is_new_.values() if v)
@@ -173,6 +121,63 @@ def run_map(store: Store, cfg: MapConfig, embedder, progress: Callable[[int, int
         "SELECT m.capability, count(*) FROM requests r JOIN text_map m USING (text_id) GROUP BY 1").fetchall())
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _sample(store: Store, cfg: MapConfig, n_texts: int) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded sample of distinct embedded texts and their vectors, sorted by text id."""
+    n_sample = min(cfg.sample_size, n_texts)
+    rng = np.random.default_rng(cfg.seed)
+    all_ids = store.con.execute("SELECT text_id FROM embedded ORDER BY text_id").fetchnumpy()["text_id"]
+    sample_ids = np.sort(rng.choice(all_ids, n_sample, replace=False))
+    del all_ids
+    sample_ids, sample_vecs = store.get_vectors(sample_ids)
+    order = np.argsort(sample_ids)
+    return sample_ids[order], sample_vecs[order]
+
+
+def _assign_texts(store: Store, cfg: MapConfig, pmap, embedder, n_texts: int, progress: Progress) -> pa.Table:
+    """Cluster and capability of every embedded text, shard by shard (memory: one shard)."""
+    from promptcov.coverage.areas.taxonomy import CapabilityAssigner, Taxonomy
+
+    taxonomy = Taxonomy.load(extra=[cfg.taxonomy] if cfg.taxonomy else [])
+    kw = {} if cfg.min_similarity is None else {"min_similarity": cfg.min_similarity}
+    assigner = CapabilityAssigner(taxonomy=taxonomy, embedder=embedder, **kw).fit()
+    parts, done = [], 0
+    for _, ids, vecs in store.iter_shards():
+        labels = pmap.predict(vecs)
+        systems, prompts = _texts_for(store, ids)
+        areas, scores, markers = assigner.predict(systems, prompts, vecs)
+        # an explicit schema: a shard whose markers are all None must not become a null-typed column
+        parts.append(pa.table({"text_id": ids, "cluster_id": labels.astype(np.int64),
+                               "capability": areas.astype(str).tolist(), "capability_score": scores,
+                               "marker": list(markers)}, schema=TEXT_MAP_SCHEMA))
+        done += len(ids)
+        progress.update("map", done, n_texts)
+    return pa.concat_tables(parts) if parts else TEXT_MAP_SCHEMA.empty_table()
+
+
+def _templates(store: Store, text_map: pa.Table, version: int):
+    """Shared templates over all distinct prompts (MinHash/LSH); writes ``text_map`` with them."""
+    from promptcov.coverage.templates.detector import TemplateDetector
+
+    rows = store.con.execute("SELECT text_id, system, prompt FROM texts ORDER BY text_id").fetchnumpy()
+    det = TemplateDetector().fit(list(rows["prompt"]), rows["text_id"], systems=list(rows["system"]))
+    del rows
+    tmpl = det.transform(text_map.column("text_id").to_numpy())
+    text_map = text_map.append_column("template_id", pa.array(list(tmpl), pa.string()))
+    text_map = text_map.append_column("map_version", pa.array(np.full(len(text_map), version, np.int32)))
+    store.replace_table("text_map", text_map)
+    return det
+
+
+def _persist(store: Store, pmap, cfg: MapConfig, summary: MapSummary, max_id: int) -> None:
+    """Save the fitted map for the next run's id matching."""
+    pmap.save(store.map_dir / "model")
+    ids_all = [int(c) for c in pmap.cluster_ids_]
+    write_json(store.map_dir / "promptcov_map.json", {
+        "version": summary.version, "max_id": max([max_id] + ids_all), "seed": cfg.seed,
+        "sample_size": summary.sample, "n_texts": summary.n_texts,
+        "taxonomy_extra": [cfg.taxonomy] if cfg.taxonomy else [], "assign": cfg.assign})
 
 
 def _write_templates(store: Store, det) -> None:
@@ -196,7 +201,7 @@ def _write_templates(store: Store, det) -> None:
         rows["n_accounts"].append(int(n_acc))
         rows["popular"].append(bool(pop.get(tid, (0, False))[1]))
         rows["example"].append(ex[0][0][:500] if ex else "")
-    _replace_table(store, "templates", pa.table(rows, schema=pa.schema([
+    store.replace_table("templates", pa.table(rows, schema=pa.schema([
         ("template_id", pa.string()), ("skeleton", pa.string()), ("n_texts", pa.int64()),
         ("n_requests", pa.int64()), ("n_accounts", pa.int64()), ("popular", pa.bool_()), ("example", pa.string())])))
 
@@ -243,7 +248,7 @@ def _write_clusters(store: Store, pmap, sample_ids: np.ndarray, sample_vecs: np.
                         ("capability", pa.string()), ("keywords", pa.string()), ("exemplars", pa.string()),
                         ("is_new", pa.bool_()), ("first_seen_version", pa.int32()), ("centroid_x", pa.float64()),
                         ("centroid_y", pa.float64())])
-    _replace_table(store, "clusters", pa.Table.from_pylist(rows, schema=schema))
+    store.replace_table("clusters", pa.Table.from_pylist(rows, schema=schema))
 
 
 def _write_points(store: Store, pmap, sample_ids: np.ndarray, sample_vecs: np.ndarray, cfg: MapConfig) -> None:
@@ -257,5 +262,5 @@ def _write_points(store: Store, pmap, sample_ids: np.ndarray, sample_vecs: np.nd
 
     xy = umap.UMAP(n_components=2, n_neighbors=min(15, n - 1), min_dist=0.1, metric="cosine",
                    random_state=cfg.seed).fit_transform(sample_vecs[pick])
-    _replace_table(store, "map_points", pa.table({"text_id": sample_ids[pick], "x": xy[:, 0].astype(np.float64),
+    store.replace_table("map_points", pa.table({"text_id": sample_ids[pick], "x": xy[:, 0].astype(np.float64),
                                                   "y": xy[:, 1].astype(np.float64)}))

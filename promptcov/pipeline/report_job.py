@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from promptcov.config import ReportConfig
+from promptcov.config import Config
 from promptcov.errors import InputError
 from promptcov.index.store import Store
+from promptcov.pipeline.progress import Progress, ensure_progress
 
-__all__ = ["run_report"]
+__all__ = ["ReportSummary", "run_report"]
 
 
-def run_report(store: Store, cfg: ReportConfig, out_dir: Path, week: str | None = None,
-               redact: bool | None = None) -> tuple[dict, dict[str, Path]]:
+@dataclass
+class ReportSummary:
+    """The week reported, the files written and the report's data (as written to the JSON file)."""
+
+    week: str = ""
+    paths: dict[str, Path] = field(default_factory=dict)
+    data: dict = field(default_factory=dict)
+
+    def line(self) -> str:
+        return f"report {self.week}: {self.paths.get('html')} (also .md and .json)"
+
+
+def run_report(store: Store, config: Config, progress: Progress | None = None, *, out_dir: Path,
+               week: str | None = None, redact: bool | None = None) -> ReportSummary:
     """Build the weekly report for ``week`` (default: the last full ISO week) and write it."""
     from promptcov.reports.data import build_report_data
     from promptcov.reports.writer import write_report
 
+    progress = ensure_progress(progress)
+    cfg = config.report
     if store.count("requests") == 0:
         raise InputError(f"store {store.path} holds no requests; run `promptcov run LOG...` first")
+    progress.update("report", 0, 1)
     data = build_report_data(store.con, week=week, n_weeks=cfg.n_weeks,
                              redact=cfg.redact if redact is None else redact)
-    return data, write_report(data, out_dir)
+    paths = write_report(data, out_dir)
+    progress.update("report", 1, 1)
+    return ReportSummary(week=str(data.get("week")), paths=paths, data=data)

@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from promptcov.config import ScoreConfig
+from promptcov.config import Config, ScoreConfig
 from promptcov.coverage.frame import RequestFrame
 from promptcov.errors import InputError
 from promptcov.index.store import Store
 from promptcov.io import atomic_write, tmp_path_for
-from promptcov.pipeline.map_job import _replace_table
+from promptcov.pipeline.progress import Progress, ensure_progress
 
 __all__ = ["ScoreSummary", "run_score", "load_frame", "parse_day", "write_table"]
 
@@ -168,9 +168,11 @@ def _arrow(rows: list[dict], columns: tuple[str, ...]) -> pa.Table:
     return pa.table(out)
 
 
-def run_score(store: Store, cfg: ScoreConfig, since: datetime | None = None, until: datetime | None = None,
-              out: Path | None = None) -> ScoreSummary:
+def run_score(store: Store, config: Config, progress: Progress | None = None, *, since: datetime | None = None,
+              until: datetime | None = None, out: Path | None = None) -> ScoreSummary:
     """Score every account and linked group active in ``[since, until)``; write the tables."""
+    progress = ensure_progress(progress)
+    cfg = config.score
     from promptcov.coverage.linking.linker import AccountLinker
     from promptcov.coverage.scoring.detector import SweepDetector
     from promptcov.coverage.scoring.pivots import detect_pivots
@@ -193,16 +195,16 @@ def run_score(store: Store, cfg: ScoreConfig, since: datetime | None = None, unt
         r["window_start"], r["window_end"] = w_start, w_end
     acc_cols = ACCOUNT_COLUMNS + ("evidence", "benign_kind", "window_start", "window_end")
     grp_cols = GROUP_COLUMNS + ("members", "evidence", "first_seen", "last_seen")
-    _replace_table(store, "accounts", _arrow(det.accounts_, acc_cols))
-    _replace_table(store, "groups", _arrow(det.groups_, grp_cols))
+    store.replace_table("accounts", _arrow(det.accounts_, acc_cols))
+    store.replace_table("groups", _arrow(det.groups_, grp_cols))
     metric_cols = {"account_id": pa.array(list(det.account_ids_), pa.string())}
     for name, arr in det.metrics_.items():
         arr = np.asarray(arr)
         if arr.dtype.kind in "fiub" and arr.shape == (len(det.account_ids_),):
             metric_cols[name] = pa.array(arr.astype(np.float64))
-    _replace_table(store, "account_metrics", pa.table(metric_cols))
+    store.replace_table("account_metrics", pa.table(metric_cols))
     links = linker.edges_
-    _replace_table(store, "links", pa.table({
+    store.replace_table("links", pa.table({
         "account_a": pa.array([x.a for x in links], pa.string()), "account_b": pa.array([x.b for x in links], pa.string()),
         "link_type": pa.array([x.link_type for x in links], pa.string()),
         "weight": pa.array([float(x.weight) for x in links], pa.float64()),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import replace
 
 import pyarrow.parquet as pq
 import pytest
@@ -40,8 +39,8 @@ def _store(path, logs, emb):
 def mapped(tmp_path_factory, sim):
     emb = HashingEmbedder(dim=64)
     store = _store(tmp_path_factory.mktemp("store") / "s", sim.log_paths, emb)
-    cfg = replace(Config().map, sample_size=400, projection_points=200)
-    summary = run_map(store, cfg, emb)
+    cfg = Config().override("map", sample_size=400, projection_points=200)
+    summary = run_map(store, cfg, embedder=emb)
     return store, emb, cfg, summary
 
 
@@ -60,7 +59,7 @@ def test_map_writes_tables_and_every_text_is_assigned(mapped):
 def test_same_seed_same_map(mapped, tmp_path, sim):
     store, emb, cfg, _ = mapped
     other = _store(tmp_path / "s2", sim.log_paths, emb)
-    run_map(other, cfg, emb)
+    run_map(other, cfg, embedder=emb)
     q = "SELECT text_id, cluster_id, capability, template_id FROM text_map ORDER BY text_id"
     assert store.con.execute(q).fetchall() == other.con.execute(q).fetchall()
 
@@ -68,9 +67,9 @@ def test_same_seed_same_map(mapped, tmp_path, sim):
 def test_remap_keeps_cluster_ids_and_marks_none_new(mapped, tmp_path, sim):
     store, emb, cfg, _ = mapped
     again = _store(tmp_path / "s3", sim.log_paths, emb)
-    run_map(again, cfg, emb)
+    run_map(again, cfg, embedder=emb)
     before = dict(again.con.execute("SELECT text_id, cluster_id FROM text_map").fetchall())
-    s2 = run_map(again, cfg, emb)  # same data re-mapped: same regions keep their ids
+    s2 = run_map(again, cfg, embedder=emb)  # same data re-mapped: same regions keep their ids
     after = dict(again.con.execute("SELECT text_id, cluster_id FROM text_map").fetchall())
     same = sum(before[t] == after[t] for t in before) / len(before)
     assert s2.version == 2 and same > 0.95 and s2.new_clusters == 0
@@ -78,7 +77,7 @@ def test_remap_keeps_cluster_ids_and_marks_none_new(mapped, tmp_path, sim):
 
 def test_score_tables_follow_the_contract(mapped, tmp_path):
     store, _, _, _ = mapped
-    summary = run_score(store, Config().score, out=tmp_path / "acc.csv")
+    summary = run_score(store, Config(), out=tmp_path / "acc.csv")
     assert summary.accounts == store.count("accounts") > 0
     with open(tmp_path / "acc.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
@@ -86,10 +85,10 @@ def test_score_tables_follow_the_contract(mapped, tmp_path):
     assert all(0.0 <= float(r["score"]) <= 1.0 for r in rows)
     with open(tmp_path / "acc_groups.csv", newline="") as fh:
         assert csv.DictReader(fh).fieldnames == GROUP_COLS
-    run_score(store, Config().score, out=tmp_path / "acc.parquet")
+    run_score(store, Config(), out=tmp_path / "acc.parquet")
     assert pq.read_table(tmp_path / "acc.parquet").column_names == ACCOUNT_COLS
     assert pq.read_table(tmp_path / "acc_groups.parquet").column_names == GROUP_COLS
-    run_score(store, Config().score, out=tmp_path / "acc.json")
+    run_score(store, Config(), out=tmp_path / "acc.json")
     data = json.loads((tmp_path / "acc.json").read_text())
     assert isinstance(data, list) and list(data[0]) == ACCOUNT_COLS
     assert isinstance(data[0]["flagged"], bool) and isinstance(data[0]["group_id"], str)
@@ -102,17 +101,17 @@ def test_score_window_and_bad_flags(mapped, tmp_path):
     store, _, _, _ = mapped
     from promptcov.pipeline.score_job import parse_day
 
-    s = run_score(store, Config().score, parse_day("2026-11-16", "--since"), parse_day("2026-11-23", "--until"))
+    s = run_score(store, Config(), since=parse_day("2026-11-16", "--since"), until=parse_day("2026-11-23", "--until"))
     n = store.con.execute("SELECT sum(n_requests) FROM accounts").fetchall()[0][0]
     in_window = store.con.execute("SELECT count(*) FROM requests WHERE ts >= '2026-11-16' AND ts < '2026-11-23'"
                                   ).fetchall()[0][0]
     assert n == in_window and s.window == ("2026-11-16", "2026-11-23")
     with pytest.raises(InputError, match="not before"):
-        run_score(store, Config().score, parse_day("2026-11-20", "--since"), parse_day("2026-11-10", "--until"))
+        run_score(store, Config(), since=parse_day("2026-11-20", "--since"), until=parse_day("2026-11-10", "--until"))
     with pytest.raises(InputError, match="expected an ISO date"):
         parse_day("last tuesday", "--since")
     with pytest.raises(InputError, match="suffix"):
-        run_score(store, Config().score, out=tmp_path / "x.xlsx")
+        run_score(store, Config(), out=tmp_path / "x.xlsx")
 
 
 def test_cli_score_exit_codes(mapped, tmp_path):

@@ -380,6 +380,12 @@ class PromptMap:
         return out
 
     # ---------------------------------------------------------- stability
+    def mark_new(self, is_new: bool) -> PromptMap:
+        """Mark every cluster new (``True``) or not: a first map has no previous map to be new against."""
+        self._check_fitted()
+        self.is_new_ = {int(i): bool(is_new) for i in self.cluster_ids_}
+        return self
+
     def match_previous(
         self,
         prev_centroids: np.ndarray,

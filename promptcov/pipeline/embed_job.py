@@ -1,0 +1,36 @@
+"""The embed job: every stored text without a vector gets one (see :mod:`promptcov.index.embed`)."""
+
+from __future__ import annotations
+
+from promptcov.config import Config
+from promptcov.errors import InputError
+from promptcov.index.embed import EmbedSummary, embed_pending
+from promptcov.index.embedders import load_embedder
+from promptcov.index.store import Store
+from promptcov.pipeline.progress import Progress, ensure_progress
+from promptcov.protocols import Embedder
+
+__all__ = ["run_embed", "job_embedder", "EmbedSummary"]
+
+
+def job_embedder(store: Store, config: Config) -> Embedder:
+    """The embedder a job needs: the store's model once it has vectors, else the configured one."""
+    e = config.embed
+    model = store.manifest().get("model") or e.model
+    return load_embedder(model, max_seq_length=e.max_seq_length, batch_size=e.batch_size, device=e.device)
+
+
+def run_embed(store: Store, config: Config, progress: Progress | None = None, *,
+              embedder: Embedder | None = None) -> EmbedSummary:
+    """Embed every pending text with ``embedder`` (default: ``config.embed.model``)."""
+    progress = ensure_progress(progress)
+    if store.count("texts") == 0:
+        raise InputError(f"store {store.path} holds no prompts; run `promptcov ingest LOG` first")
+    e, ix = config.embed, config.index
+    if embedder is None:
+        embedder = load_embedder(e.model, max_seq_length=e.max_seq_length, batch_size=e.batch_size,
+                                 device=e.device)
+    return embed_pending(store, embedder, shard_size=e.shard_size, chars_per_token=e.chars_per_token,
+                         max_seq_length=e.max_seq_length, factory=ix.factory, large_factory=ix.large_factory,
+                         large_threshold=ix.large_threshold, nprobe=ix.nprobe,
+                         progress=lambda done, total: progress.update("embed", done, total))
