@@ -12,6 +12,12 @@ The file format (``promptcov.toml``; pass ``--config FILE``, or put it in the st
     [map]
     sample_size = 20000
 
+    [score.detector]
+    target_fpr = 0.01               # expected false-positive rate of the flag threshold
+
+    [score.linking]
+    resolution = 0.05               # Leiden CPM density of a group
+
 Unknown sections or keys are an error. Command-line flags override file values.
 """
 
@@ -23,6 +29,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from promptcov.coverage.linking.params import LinkParams
+from promptcov.coverage.scoring.params import DetectorParams, PivotParams, ScoreWeights
 from promptcov.errors import InputError
 
 if sys.version_info >= (3, 11):
@@ -72,16 +80,19 @@ class MapConfig:
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    target_fpr: float = 0.01        # expected false-positive rate of the flag threshold
-    min_requests: int = 5           # accounts below this are scored but shrunk toward the prior
-    seed: int = 0
+    """Scoring settings, one sub-table each (``[score.detector]``, ``[score.weights]``,
+    ``[score.linking]``, ``[score.pivots]``); every field is documented on its dataclass."""
+
+    detector: DetectorParams = field(default_factory=DetectorParams)
+    weights: ScoreWeights = field(default_factory=ScoreWeights)
+    linking: LinkParams = field(default_factory=LinkParams)
+    pivots: PivotParams = field(default_factory=PivotParams)
 
 
 @dataclass(frozen=True)
 class ReportConfig:
     n_weeks: int = 6
     redact: bool = True
-    max_prompt_chars: int = 240
 
 
 @dataclass(frozen=True)
@@ -119,6 +130,32 @@ def _check_type(where: str, value: Any, f: dataclasses.Field) -> Any:
     return value
 
 
+def _load_section(path: Path, where: str, obj: Any, values: Any) -> Any:
+    """``obj`` (a frozen dataclass) with the TOML table ``values`` over it; sub-tables recurse."""
+    if not isinstance(values, dict):
+        raise InputError(f"config file {path}: [{where}] must be a table")
+    known = {f.name: f for f in fields(obj)}
+    changes = {}
+    for key, value in values.items():
+        if key not in known:
+            raise InputError(f"config file {path}: unknown key {key!r} in [{where}] (known: {', '.join(known)})")
+        current = getattr(obj, key)
+        if dataclasses.is_dataclass(current):
+            changes[key] = _load_section(path, f"{where}.{key}" if where else key, current, value)
+            continue
+        if isinstance(current, tuple):
+            if not isinstance(value, list):
+                raise InputError(f"config file {path}: [{where}] {key}: expected a list, got {value!r}")
+            value = tuple(value)
+        else:
+            value = _check_type(f"config file {path}: [{where}] {key}", value, known[key])
+        changes[key] = value
+    try:
+        return replace(obj, **changes)
+    except (ValueError, TypeError) as exc:
+        raise InputError(f"config file {path}: [{where}]: {exc}") from exc
+
+
 def load_config(path: str | Path | None = None) -> Config:
     """Load a TOML config file over the defaults; unknown sections/keys raise InputError."""
     if path is None:
@@ -131,19 +168,8 @@ def load_config(path: str | Path | None = None) -> Config:
         raise InputError(f"config file {path} not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"config file {path}: invalid TOML: {exc}") from exc
-    cfg = Config()
-    sections = {f.name: f for f in fields(Config)}
-    for name, values in data.items():
+    sections = {f.name for f in fields(Config)}
+    for name in data:
         if name not in sections:
             raise InputError(f"config file {path}: unknown section [{name}] (known: {', '.join(sections)})")
-        if not isinstance(values, dict):
-            raise InputError(f"config file {path}: [{name}] must be a table")
-        sub = getattr(cfg, name)
-        known = {f.name: f for f in fields(sub)}
-        for key, value in values.items():
-            if key not in known:
-                raise InputError(f"config file {path}: unknown key {key!r} in [{name}] "
-                                 f"(known: {', '.join(known)})")
-            _check_type(f"config file {path}: [{name}] {key}", value, known[key])
-        cfg = replace(cfg, **{name: replace(sub, **values)})
-    return cfg
+    return _load_section(path, "", Config(), data)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from promptcov.config import Config, ScoreConfig
+from promptcov.config import Config
 from promptcov.coverage.frame import RequestFrame
 from promptcov.errors import InputError
 from promptcov.index.store import Store
@@ -184,10 +184,14 @@ def run_score(store: Store, config: Config, progress: Progress | None = None, *,
     t0 = time.perf_counter()
     frame = load_frame(store, since, until)
     log.info("scoring %d requests of %d accounts", len(frame), len(np.unique(frame.account_id)))
-    linker = AccountLinker(seed=cfg.seed).fit(frame)
-    pivots = detect_pivots(frame, linker.groups_)
-    det = SweepDetector(target_fpr=cfg.target_fpr, seed=cfg.seed).fit(
-        frame, groups=linker.groups_, group_members=linker.group_members_, links=linker.edges_, pivots=pivots)
+    progress.update("score", 0, 3)
+    linker = AccountLinker(cfg.linking).fit(frame)
+    progress.update("score", 1, 3)
+    pivots = detect_pivots(frame, linker.groups_, cfg.pivots)
+    det = SweepDetector(cfg.detector, weights=cfg.weights, high_value=high_value_weights(store)).fit(
+        frame, groups=linker.groups_, group_members=linker.group_members_, links=linker.edges_, pivots=pivots,
+        membership=linker.membership_, cohesion=linker.cohesion_)
+    progress.update("score", 3, 3)
     w_start = since or datetime.fromtimestamp(float(frame.ts.min()), tz=timezone.utc).replace(tzinfo=None)
     w_end = until or (datetime.fromtimestamp(float(frame.ts.max()), tz=timezone.utc).replace(tzinfo=None)
                       + timedelta(seconds=1))
@@ -207,25 +211,26 @@ def run_score(store: Store, config: Config, progress: Progress | None = None, *,
     store.replace_table("links", pa.table({
         "account_a": pa.array([x.a for x in links], pa.string()), "account_b": pa.array([x.b for x in links], pa.string()),
         "link_type": pa.array([x.link_type for x in links], pa.string()),
+        "bits": pa.array([float(x.bits) for x in links], pa.float64()),
         "weight": pa.array([float(x.weight) for x in links], pa.float64()),
         "detail": pa.array([x.detail for x in links], pa.string())}))
     store.con.execute("""CREATE TABLE IF NOT EXISTS score_runs (run_at TIMESTAMP, window_start TIMESTAMP,
         window_end TIMESTAMP, threshold DOUBLE, expected_fpr DOUBLE, calibration VARCHAR, n_accounts BIGINT)"""
                       ).fetchall()
     store.con.execute("INSERT INTO score_runs VALUES (?, ?, ?, ?, ?, ?, ?)", [
-        datetime.now(timezone.utc).replace(tzinfo=None), w_start, w_end, float(det.threshold_), cfg.target_fpr,
-        getattr(det, "calibration_", None) or _calibration_text(cfg), len(det.accounts_)]).fetchall()
+        datetime.now(timezone.utc).replace(tzinfo=None), w_start, w_end, float(det.threshold_), cfg.detector.target_fpr,
+        det.calibration_, len(det.accounts_)]).fetchall()
     if out is not None:
         write_table(det.accounts_, ACCOUNT_COLUMNS, out)
         write_table(det.groups_, GROUP_COLUMNS, out.with_name(out.stem + "_groups" + out.suffix))
     s = ScoreSummary(window=(f"{w_start:%Y-%m-%d}", f"{w_end:%Y-%m-%d}"), accounts=len(det.accounts_),
                      flagged_accounts=sum(bool(r["flagged"]) for r in det.accounts_), groups=len(det.groups_),
                      flagged_groups=sum(bool(g["flagged"]) for g in det.groups_), threshold=float(det.threshold_),
-                     target_fpr=cfg.target_fpr, benign=sum(1 for r in det.accounts_ if r.get("benign_kind")),
+                     target_fpr=cfg.detector.target_fpr, benign=sum(1 for r in det.accounts_ if r.get("benign_kind")),
                      seconds=time.perf_counter() - t0)
     return s
 
 
-def _calibration_text(cfg: ScoreConfig) -> str:
-    return (f"threshold at the {1 - cfg.target_fpr:.1%} quantile of a robust null fitted to the bulk of this "
-            f"window's accounts (median/MAD of logit scores), never below the fixed floor")
+def high_value_weights(store: Store) -> dict[str, float] | None:
+    """The taxonomy's high-value area weights for this store's map (default taxonomy plus its extra file)."""
+    return None

@@ -15,7 +15,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.stats import binom
 
-__all__ = ["rarity_weights", "shared_key_pairs", "near_duplicate_families", "timing_links"]
+__all__ = ["rarity_weights", "shared_key_pairs", "near_duplicate_families", "timing_links", "codes", "pick",
+           "accounts_per_key"]
 
 
 def rarity_weights(n_accounts: np.ndarray, n_total: int, max_accounts: int) -> np.ndarray:
@@ -45,30 +46,6 @@ def shared_key_pairs(acc: np.ndarray, key: np.ndarray, values: np.ndarray, n_acc
     n_keys = int(key.max()) + 1
     a = sp.csr_matrix((values, (acc, key)), shape=(n_acc, n_keys))
     return sp.triu(a @ a.T, k=1).tocoo()
-
-
-def _bucketed_overlap(acc, key, ts, n_req, key_w, window_s, n_acc) -> sp.coo_matrix:
-    """Rarity-weighted Bhattacharyya overlap of key usage, counting co-use within ``window_s``.
-
-    Time is cut into buckets of ``window_s`` on two grids offset by half a bucket; two uses
-    ``window_s / 2`` apart or less always share a bucket on one grid. The result is the
-    element-wise maximum over the two grids. ``n_req`` is each account's request count plus a
-    prior, so that an account with two requests cannot put "all" its traffic on a shared text.
-    """
-    keep = key_w[key] > 0
-    acc, key, ts = acc[keep], key[keep], ts[keep]
-    best = sp.csr_matrix((n_acc, n_acc))
-    if len(acc) == 0:
-        return best.tocoo()
-    for offset in (0.0, 0.5):
-        bucket = np.floor(ts / window_s + offset).astype(np.int64)
-        kb, kb_inv = np.unique(np.stack([key, bucket], axis=1), axis=0, return_inverse=True)
-        kb_inv = kb_inv.ravel()
-        code, counts = np.unique(acc * len(kb) + kb_inv, return_counts=True)
-        a_, k_ = code // len(kb), code % len(kb)
-        vals = np.sqrt(key_w[kb[k_, 0]] * counts / n_req[a_])
-        best = best.maximum(shared_key_pairs(a_, k_, vals, n_acc).tocsr())
-    return best.tocoo()
 
 
 def near_duplicate_families(vectors: np.ndarray, min_cosine: float, k: int = 10) -> np.ndarray:
@@ -198,7 +175,7 @@ def timing_links(
     return mat, {(int(a), int(b)): int(k) for a, b, k in zip(ra, ca, shared, strict=True)}
 
 
-def _codes(values: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+def codes(values: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of the non-None entries of an object column (-1 for None) and the uniques."""
     present = np.array([v is not None and v != "" for v in values], dtype=bool)
     if mask is not None:
@@ -211,13 +188,14 @@ def _codes(values: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarr
     return codes, uniq
 
 
-def _pick(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+def pick(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Entries ``mat[rows[i], cols[i]]`` as a dense 1-D array (empty-safe)."""
     if len(rows) == 0:
         return np.zeros(0)
     return np.asarray(mat[rows, cols]).ravel()
 
 
-def _accounts_per_key(acc: np.ndarray, key: np.ndarray, n_keys: int) -> np.ndarray:
+def accounts_per_key(acc: np.ndarray, key: np.ndarray, n_keys: int) -> np.ndarray:
+    """Number of distinct accounts per key code."""
     pairs = np.unique(np.stack([key, acc], axis=1), axis=0)
     return np.bincount(pairs[:, 0], minlength=n_keys)

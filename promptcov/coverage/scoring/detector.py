@@ -21,6 +21,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from promptcov.coverage.frame import RequestFrame
+from promptcov.coverage.linking.linker import BEHAVIOUR, group_edges, link_fields
 from promptcov.coverage.metrics.accounts import (
     LABEL_METRICS,
     NUMERIC_METRICS,
@@ -28,38 +29,19 @@ from promptcov.coverage.metrics.accounts import (
     compute_pooled_metrics,
     window_cells,
 )
-from promptcov.coverage.metrics.groups import group_edges, link_fields, link_strength, sweep_component_mask
-from promptcov.coverage.scoring.score import (
-    ScoreWeights,
-    benchmark_like,
-    calibrate_threshold,
-    group_evidence,
-    null_fit,
-    reasons_for,
-    score_metrics,
-    timing_class,
-)
+from promptcov.coverage.scoring.benign import benchmark_like
+from promptcov.coverage.scoring.calibration import calibrate_threshold, null_fit
+from promptcov.coverage.scoring.component import sweep_component_mask
+from promptcov.coverage.scoring.params import DetectorParams, ScoreWeights
+from promptcov.coverage.scoring.reasons import reasons_for
+from promptcov.coverage.scoring.score import group_evidence, score_metrics, timing_class
 from promptcov.errors import InputError, NotFittedError
 
 __all__ = ["SweepDetector"]
 
-_METRIC_PARAMS = (
-    "max_sample",
-    "lookback",
-    "dup_cos",
-    "related_cos",
-    "high_value",
-    "seed",
-    "min_timing_requests",
-)
-_GROUP_EXTRA = (
-    "n_members",
-    "sync_share",
-    "link_strength",
-    "pooled_score",
-    "component_share",
-    "component_score",
-)
+_METRIC_PARAMS = ("max_sample", "lookback", "dup_cos", "related_cos", "seed", "min_timing_requests")
+_GROUP_EXTRA = ("n_members", "sync_share", "cohesion", "pooled_score", "component_share", "component_score")
+_STRONG = (*BEHAVIOUR, "payment")
 
 log = logging.getLogger(__name__)
 
@@ -71,135 +53,111 @@ def _iso(ts: float) -> str:
 class SweepDetector:
     """Score every account (and every linked group) of a window for systematic extraction sweeps.
 
-    Accounts are scored on their own traffic (:func:`~promptcov.coverage.scoring.score.score_metrics`)
-    and flagged at the threshold calibrated on the window. A group (from the linker) is scored
-    on its members' pooled traffic plus coordination evidence, and on the pooled *sweep
-    component* of that traffic (rare-template and CoT rows: a proxy network hides a campaign
-    among ordinary customers); its score is the larger of the two, against the same threshold.
-    Members of a flagged group are flagged ("member of flagged group G-..."), except a member
-    whose only links into the group are a shared ASN. An unlinked, structured run inside
-    ``benchmark_max_hours`` is labelled ``benign_kind="benchmark"`` and never flagged.
+    Each account gets its *own* score from its traffic
+    (:func:`~promptcov.coverage.scoring.score.score_metrics`). A group (from the linker) is scored
+    on its members' pooled traffic plus coordination evidence, and on the pooled *sweep component*
+    of that traffic (rare-template and CoT rows: a proxy network hides a campaign among ordinary
+    customers); its score is the larger of the two. An account's published score is the larger of
+    its own score and its group's score times its tie to the group (``membership``: the
+    probability that at least one of its behaviour or payment links to fellow members is real);
+    ``flagged`` is that score at or above the threshold calibrated on the window, so sorting by
+    score puts flagged accounts first. An unlinked, structured one-off run is labelled
+    ``benign_kind="benchmark"`` and never flagged.
 
     Parameters
     ----------
-    target_fpr, threshold_floor, threshold_ceiling, min_calibration_requests
-        Threshold calibration (:func:`~promptcov.coverage.scoring.score.calibrate_threshold`).
+    params : DetectorParams, optional
+        Calibration, metric, benchmark and evidence settings (any field may also be passed as a
+        keyword, e.g. ``SweepDetector(target_fpr=0.005)``).
     weights : ScoreWeights, optional
-        The score's fixed weights (default :class:`~promptcov.coverage.scoring.score.ScoreWeights`).
+        The score's fixed weights.
     high_value : dict, optional
-        Area -> weight of the areas campaigns target (default ``HIGH_VALUE_WEIGHTS``).
-    n_cells, per_account_cap
-        Fine cells for the coverage metric (``None`` = automatic).
-    max_sample, lookback, dup_cos, related_cos, min_timing_requests
-        Distance and timing metric settings (see :mod:`promptcov.coverage.metrics.accounts`).
-    benchmark_max_hours : float
-        A structured, unlinked run inside this span is labelled ``benign_kind="benchmark"``.
-    n_examples, example_chars
-        Example prompts kept as evidence and their length.
-    seed : int
-        Seeds the k-means cells and the per-account subsampling.
+        Area -> weight of the areas campaigns target (default: the taxonomy's).
 
     Attributes (after ``fit``)
     --------------------------
     accounts_ : list of dict, one per account (contract columns + evidence, benign_kind)
     groups_ : list of dict, one per group
     metrics_ : dict name -> array aligned with ``account_ids_``
-    group_metrics_ : dict name -> array aligned with ``group_ids_``
-    threshold_ : float, the calibrated flag threshold
-    calibration_ : str, how the threshold was set (for the report)
+    own_scores_, scores_ : each account's own and published (group-aware) score
+    group_metrics_, group_scores_ : the same for ``group_ids_``
+    threshold_ : float, the calibrated flag threshold; calibration_ : how it was set
     """
 
-    def __init__(
-        self,
-        *,
-        target_fpr: float = 0.01,
-        threshold_floor: float = 0.5,
-        threshold_ceiling: float = 0.95,
-        min_calibration_requests: int = 20,
-        weights: ScoreWeights | None = None,
-        high_value: dict[str, float] | None = None,
-        n_cells: int | None = None,
-        per_account_cap: int = 20,
-        max_sample: int = 500,
-        lookback: int = 100,
-        dup_cos: float = 0.9,
-        related_cos: float = 0.35,
-        min_timing_requests: int = 48,
-        benchmark_max_hours: float = 24.0,
-        n_examples: int = 3,
-        example_chars: int = 200,
-        seed: int = 0,
-    ):
-        self.target_fpr = target_fpr
-        self.threshold_floor = threshold_floor
-        self.threshold_ceiling = threshold_ceiling
-        self.min_calibration_requests = min_calibration_requests
+    def __init__(self, params: DetectorParams | None = None, *, weights: ScoreWeights | None = None,
+                 high_value: dict[str, float] | None = None, **overrides):
+        self.params = params
         self.weights = weights
         self.high_value = high_value
-        self.n_cells = n_cells
-        self.per_account_cap = per_account_cap
-        self.max_sample = max_sample
-        self.lookback = lookback
-        self.dup_cos = dup_cos
-        self.related_cos = related_cos
-        self.min_timing_requests = min_timing_requests
-        self.benchmark_max_hours = benchmark_max_hours
-        self.n_examples = n_examples
-        self.example_chars = example_chars
-        self.seed = seed
+        self.overrides = overrides
+
+    def _resolve_params(self) -> DetectorParams:
+        from dataclasses import fields, replace
+
+        known = {f.name for f in fields(DetectorParams)}
+        bad = sorted(set(self.overrides) - known)
+        if bad:
+            raise InputError(f"unknown detector setting(s): {', '.join(bad)}")
+        try:
+            return replace(self.params or DetectorParams(), **self.overrides)
+        except ValueError as exc:
+            raise InputError(f"detector settings: {exc}") from exc
 
     # ------------------------------------------------------------------ fit
-    def fit(
-        self,
-        frame: RequestFrame,
-        groups: dict | None = None,
-        group_members: dict | None = None,
-        links: list | None = None,
-        pivots: dict | None = None,
-    ) -> SweepDetector:
-        """Compute metrics, scores, the threshold, flags, reasons and evidence for ``frame``."""
+    def fit(self, frame: RequestFrame, groups: dict | None = None, group_members: dict | None = None,
+            links: list | None = None, pivots: dict | None = None, membership: dict | None = None,
+            cohesion: dict | None = None) -> SweepDetector:
+        """Compute metrics, scores, the threshold, flags, reasons and evidence for ``frame``.
+
+        ``groups``/``group_members``/``links``/``membership``/``cohesion`` come from a fitted
+        :class:`~promptcov.coverage.linking.linker.AccountLinker` (``groups_``,
+        ``group_members_``, ``edges_``, ``membership_``, ``cohesion_``); without ``membership`` a
+        member's tie is computed from its behaviour and payment links (weight = probability).
+        """
         if not isinstance(frame, RequestFrame):
             raise InputError(f"SweepDetector.fit needs a RequestFrame, got {type(frame).__name__}")
+        p = self.params_ = self._resolve_params()
         groups, members = self._resolve_groups(groups, group_members)
         edges = [link_fields(x) for x in (links or [])]
         pivots = dict(pivots or {})
         self.weights_ = self.weights if self.weights is not None else ScoreWeights()
-        kw = {k: getattr(self, k) for k in _METRIC_PARAMS}
-        cells, population = window_cells(frame, self.n_cells, self.per_account_cap, self.seed)
+        kw = {k: getattr(p, k) for k in _METRIC_PARAMS}
+        kw["high_value"] = self.high_value
+        cells, population = window_cells(frame, p.n_cells, p.per_account_cap, p.seed)
         ids, m = compute_account_metrics(frame, cells=cells, population=population, **kw)
-        m["timing_class"] = timing_class(m)
-        score, contrib = score_metrics(m, self.weights_)
-        cal = (self.target_fpr, self.min_calibration_requests, self.threshold_floor, self.threshold_ceiling)
-        self.threshold_ = calibrate_threshold(score, m["n_requests"], *cal)
-        center, scale, n_used = null_fit(score, m["n_requests"], self.min_calibration_requests)
-        self.calibration_ = (
-            f"robust null of {n_used} accounts with >= {self.min_calibration_requests} requests (from its "
-            f"lower quartiles: centre logit {center:.2f}, scale {scale:.2f}); {1 - self.target_fpr:.1%} quantile clipped to "
-            f"[{self.threshold_floor}, {self.threshold_ceiling}]: threshold {self.threshold_:.3f}"
-        )
+        m["timing_class"] = timing_class(m, self.weights_)
+        own, contrib = score_metrics(m, self.weights_)
+        edges_in = group_edges(edges, groups)
+        membership = self._membership(groups, edges_in, membership)
+        cohesion = cohesion if cohesion is not None else {
+            g: float(np.mean([e[3] for e in es if e[2] in _STRONG] or [0.0])) for g, es in edges_in.items()}
+        gids, gm, gscore, gcontrib = self._score_groups(frame, members, cohesion, cells, population, kw)
+        gscore_of = dict(zip(gids, gscore, strict=True))
+        tie = np.array([membership.get(a, 0.0) for a in ids])
+        tie = np.where(tie >= p.min_member_weight, tie, 0.0)  # a weak tie inherits nothing
+        inherited = tie * np.array([gscore_of.get(groups.get(a, ""), 0.0) for a in ids])
         linked_ids = {a for e in edges for a in e[:2]} | set(groups)
         linked = np.array([a in linked_ids for a in ids], dtype=bool)
-        bench = benchmark_like(m, linked, self.benchmark_max_hours)
-        self.account_ids_, self.metrics_, self.scores_, self.contributions_ = ids, m, score, contrib
-
-        edges_in = group_edges(edges, groups)
-        gids, gm, gscore, gcontrib = self._score_groups(frame, members, edges_in, cells, population, kw)
+        bench = benchmark_like(m, linked, p.benchmark_max_hours, p.benchmark_min_structure, p.benchmark_min_requests)
+        score = np.where(bench, own, np.maximum(own, inherited))
+        cal = (p.target_fpr, p.min_calibration_requests, p.threshold_floor, p.threshold_ceiling)
+        self.threshold_ = calibrate_threshold(score, m["n_requests"], *cal)
+        center, scale, n_used = null_fit(score, m["n_requests"], p.min_calibration_requests)
+        self.calibration_ = (
+            f"robust null of {n_used} accounts with >= {p.min_calibration_requests} requests (from its "
+            f"lower quartiles: centre logit {center:.2f}, scale {scale:.2f}); {1 - p.target_fpr:.1%} quantile "
+            f"clipped to [{p.threshold_floor}, {p.threshold_ceiling}]: threshold {self.threshold_:.3f}"
+        )
+        self.account_ids_, self.metrics_, self.contributions_ = ids, m, contrib
+        self.own_scores_, self.scores_, self.inherited_ = own, score, inherited
         self.group_ids_, self.group_metrics_, self.group_scores_ = gids, gm, gscore
-
         by_account = defaultdict(list)
         for a, b, kind, weight, _ in edges:
             by_account[a].append([b, kind, round(weight, 4)])
             by_account[b].append([a, kind, round(weight, 4)])
-        ctx = SimpleNamespace(
-            frame=frame,
-            slices=dict(frame.accounts()),
-            groups=groups,
-            edges_in=edges_in,
-            pivots=pivots,
-            by_account=by_account,
-            group_score=dict(zip(gids, gscore, strict=True)),
-            bench=bench,
-        )
+        ctx = SimpleNamespace(frame=frame, slices=dict(frame.accounts()), groups=groups, edges_in=edges_in,
+                              pivots=pivots, by_account=by_account, group_score=gscore_of, bench=bench,
+                              membership=membership)
         self._prepare_rows(frame)
         self._acols, self._gcols = self._columns(m), self._columns(gm)
         self.accounts_ = [self._account_row(ctx, i, acct) for i, acct in enumerate(ids)]
@@ -207,28 +165,46 @@ class SweepDetector:
         log.info("scored %d accounts, %d groups; threshold %.3f", len(ids), len(gids), self.threshold_)
         return self
 
-    def _score_groups(self, frame, members, edges_in, cells, population, kw) -> tuple:
+    @staticmethod
+    def _membership(groups: dict, edges_in: dict, given: dict | None) -> dict[str, float]:
+        """Each member's tie to its group: given, or ``1 - prod(1 - weight)`` of its strong links."""
+        if given is not None:
+            return {str(a): float(v) for a, v in given.items()}
+        miss: dict[str, float] = {}
+        for es in edges_in.values():
+            for a, b, kind, weight, _ in es:
+                if kind in _STRONG:
+                    w = min(max(weight, 0.0), 1.0)
+                    miss[a] = miss.get(a, 1.0) * (1.0 - w)
+                    miss[b] = miss.get(b, 1.0) * (1.0 - w)
+        out = {a: 1.0 - v for a, v in miss.items()}
+        for a, g in groups.items():  # a group given without any links: membership is the grouping itself
+            if g not in edges_in:
+                out.setdefault(a, 1.0)
+        return out
+
+    def _score_groups(self, frame, members, cohesion, cells, population, kw) -> tuple:
         """Pooled group scores: the larger of all traffic and its sweep component."""
         self._ccols = {}
         gids, gm = compute_pooled_metrics(frame, members, cells=cells, population=population, **kw)
         if not len(gids):
             return gids, gm, np.zeros(0), {}
-        gm["timing_class"] = timing_class(gm)
-        gm["link_strength"] = np.array([link_strength(edges_in[g]) for g in gids])
-        evidence = group_evidence(gm["n_members"], gm["link_strength"], gm["sync_share"])
-        gscore, gcontrib = score_metrics(gm, self.weights_, evidence)
+        w = self.weights_
+        gm["timing_class"] = timing_class(gm, w)
+        gm["cohesion"] = np.array([cohesion.get(g, 0.0) for g in gids])
+        evidence = group_evidence(gm["n_members"], gm["cohesion"], gm["sync_share"], w)
+        gscore, gcontrib = score_metrics(gm, w, evidence)
         gm["pooled_score"] = gscore
         mask = sweep_component_mask(frame.template_id, frame.template_popular, frame.capability, frame.marker)
-        cids, cm = compute_pooled_metrics(
-            frame.subset(mask), members, cells=cells[mask], population=population, **kw
-        )
+        cids, cm = compute_pooled_metrics(frame.subset(mask), members, cells=cells[mask], population=population,
+                                          **kw)
         where = {g: j for j, g in enumerate(gids)}
         pick = np.array([where[c] for c in cids], dtype=np.int64)
         gm["component_share"] = np.zeros(len(gids))
         gm["component_score"] = np.zeros(len(gids))
         if len(cids):
-            cm["timing_class"] = timing_class(cm)
-            cscore, ccontrib = score_metrics(cm, self.weights_, evidence[pick])
+            cm["timing_class"] = timing_class(cm, w)
+            cscore, ccontrib = score_metrics(cm, w, evidence[pick])
             gm["component_share"][pick] = cm["n_requests"] / gm["n_requests"][pick]
             gm["component_score"][pick] = cscore
             self._ccols = {g: (cm, ccontrib, k) for k, g in enumerate(cids)}
@@ -276,6 +252,7 @@ class SweepDetector:
         self._rare = has & ~np.asarray(frame.template_popular, dtype=bool)
 
     def _examples_and_shares(self, frame: RequestFrame, rows: np.ndarray) -> dict:
+        """Area shares, top rare templates and distinct example prompts spread over them."""
         counts = np.bincount(self._cap_code[rows], minlength=len(self._cap_names))
         order = np.argsort(-counts, kind="stable")[:6]
         capabilities = [
@@ -285,19 +262,30 @@ class SweepDetector:
         templates = []
         if rare.any():
             templates = [[str(t), int(c)] for t, c in Counter(frame.template_id[rows[rare]]).most_common(5)]
-            pick = rows[rare][frame.template_id[rows[rare]] == templates[0][0]]
+            pools = [rows[rare][frame.template_id[rows[rare]] == t] for t, _ in templates]
         else:
-            pick = rows[self._cap_code[rows] == order[0]]
+            pools = [rows[self._cap_code[rows] == k] for k in order if counts[k]]
+        return {"examples": self._examples(frame, pools), "templates": templates, "capabilities": capabilities}
+
+    def _examples(self, frame: RequestFrame, pools: list[np.ndarray]) -> list[str]:
+        """Up to ``n_examples`` distinct prompts, taken round-robin from ``pools`` (templates or areas)."""
+        p = self.params_
         examples, seen = [], set()
-        for tid in frame.text_id[pick[: 8 * self.n_examples]]:
-            if len(examples) >= self.n_examples:
-                break
-            text = frame.prompts.get(int(tid))
-            if text is None or tid in seen:
-                continue
-            seen.add(tid)
-            examples.append(text if len(text) <= self.example_chars else text[: self.example_chars - 1] + "…")
-        return {"examples": examples, "templates": templates, "capabilities": capabilities}
+        cursors = [0] * len(pools)
+        while len(examples) < p.n_examples and any(c < min(len(q), 8 * p.n_examples) for c, q in
+                                                   zip(cursors, pools, strict=True)):
+            for j, pool in enumerate(pools):
+                if len(examples) >= p.n_examples:
+                    break
+                while cursors[j] < min(len(pool), 8 * p.n_examples):
+                    text = frame.prompts.get(int(frame.text_id[pool[cursors[j]]]))
+                    cursors[j] += 1
+                    key = " ".join((text or "").split()).lower()
+                    if text is not None and key not in seen:
+                        seen.add(key)
+                        examples.append(text if len(text) <= p.example_chars else text[: p.example_chars - 1] + "…")
+                        break
+        return examples
 
     def _evidence(self, metrics_row: dict, contrib_row: dict, extra: dict) -> dict:
         drivers = sorted(
@@ -311,20 +299,20 @@ class SweepDetector:
     def _account_row(self, ctx: SimpleNamespace, i: int, acct: str) -> dict:
         m = self._row(self._acols, i)
         contrib = {k: float(v[i]) for k, v in self.contributions_.items()}
-        score = float(self.scores_[i])
+        own, score = float(self.own_scores_[i]), float(self.scores_[i])
         reasons = reasons_for(m, contrib, shrink_n=self.weights_.shrink_n)
         bench = bool(ctx.bench[i])
         flagged = bool(score >= self.threshold_) and not bench
         gid = ctx.groups.get(acct, "")
-        gscore_g = float(ctx.group_score.get(gid, 0.0))
-        if gid and gscore_g >= self.threshold_:
-            own = [e for e in ctx.edges_in[gid] if acct in (e[0], e[1])]
-            strong = not own or any(e[2] != "asn" for e in own)
-            if strong:
-                flagged = True
-                reasons = f"member of flagged group {gid} (group score {gscore_g:.2f}); {reasons}"
-            else:
-                reasons = f"in flagged group {gid} by a shared ASN only (not flagged through it); {reasons}"
+        tie = float(ctx.membership.get(acct, 0.0))
+        if gid:
+            g_score = float(ctx.group_score.get(gid, 0.0))
+            state = "flagged group" if g_score >= self.threshold_ else "group"
+            if self.inherited_[i] > own and not bench:
+                reasons = (f"member of {state} {gid} (group score {g_score:.2f}, tie {tie:.2f}; own traffic "
+                           f"{own:.2f}): {reasons}")
+            elif g_score >= self.threshold_ and tie < self.params_.min_member_weight:
+                reasons = f"in flagged group {gid} by a weak tie ({tie:.2f}: not flagged through it); {reasons}"
         benign = None
         if bench:
             benign = "benchmark"
@@ -340,7 +328,7 @@ class SweepDetector:
         sl = ctx.slices[acct]
         extra = self._examples_and_shares(ctx.frame, np.arange(sl.start, sl.stop))
         linked = sorted(ctx.by_account.get(acct, []), key=lambda x: -x[2])[:10]
-        extra.update({"linked": linked, "pivots": piv})
+        extra.update({"linked": linked, "pivots": piv, "own_score": round(own, 4), "group_tie": round(tie, 4)})
         return {
             "account_id": acct,
             "n_requests": int(m["n_requests"]),
@@ -364,7 +352,7 @@ class SweepDetector:
                 f"sweep component: {m['component_share']:.0%} of the group's traffic "
                 f"({reason_m['n_requests']:.0f} requests) is templated or CoT-eliciting; "
             )
-        frame, edges, score = ctx.frame, ctx.edges_in[gid], float(ctx.group_score[gid])
+        frame, edges, score = ctx.frame, ctx.edges_in.get(gid, []), float(ctx.group_score[gid])
         flagged = score >= self.threshold_
         present = [a for a in members if a in ctx.slices]
         rows = np.concatenate([np.arange(ctx.slices[a].start, ctx.slices[a].stop) for a in present])

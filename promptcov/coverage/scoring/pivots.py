@@ -5,10 +5,11 @@ sweep at it within hours, and when one capability area is covered it moves on to
 Ordinary customers adopt a new model gradually (some this week, most later) and their topic mix
 drifts slowly. Two pivots are detected:
 
-1. **New-model rush** (:func:`new_model_rush`): the share of an entity's traffic that went to a
-   model in the ``window_s`` after that model first appeared in the logs, compared with the share
-   of everyone else's traffic in the same hours. It is reported when the entity's share is large,
-   several times the population's, and not explainable by chance (binomial tail).
+1. **New-model rush** (:func:`same_hours_expectation`): how many of an entity's requests in the
+   ``window_s`` after a model first appeared went to it, against what they would have sent had
+   they followed everyone *else* in the same hours (request by request, so a release that everyone
+   takes up at once, or a ramp-up, raises the expectation with it). It is reported when the
+   entity's share is large, several times that expectation, and not chance (Poisson tail).
 2. **Capability shift** (:func:`capability_shift`): the largest total variation distance between
    the capability-area distribution before and after a day boundary, reported when it is large
    and significant (chi-square, Bonferroni over the boundaries tried).
@@ -20,12 +21,14 @@ drifts slowly. Two pivots are detected:
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 
 import numpy as np
-from scipy.stats import binom, chi2_contingency
+from scipy.stats import chi2_contingency, poisson
 
 from promptcov.coverage.frame import RequestFrame
+from promptcov.coverage.scoring.params import PivotParams
 from promptcov.errors import InputError
 
 __all__ = [
@@ -34,6 +37,7 @@ __all__ = [
     "model_first_seen",
     "new_model_rush",
     "capability_shift",
+    "same_hours_expectation",
 ]
 
 log = logging.getLogger(__name__)
@@ -131,6 +135,37 @@ def capability_shift(
     return float(bounds[best]), float(tvd[best]), p_value, areas, before[best], after[best]
 
 
+def same_hours_expectation(
+    ts: np.ndarray, model: np.ndarray, rows: np.ndarray, target: str, first_seen: float, window_s: float,
+    context_s: float,
+) -> tuple[int, int, float]:
+    """``(k, n, expected)`` for an entity's requests ``rows`` in the ``window_s`` after ``first_seen``.
+
+    ``k`` of its ``n`` requests in the window went to ``target``; ``expected`` is what they would
+    have sent there had they followed everyone *else* in the same hours: for each of its requests,
+    the share of the rest of the traffic within ``context_s`` either side that went to ``target``
+    (add-half smoothed). Adoption that ramps up for everybody after a release therefore raises the
+    expectation with it, and only an entity far ahead of the others in the same hours stands out.
+    ``ts`` must be sorted.
+    """
+    e_ts = ts[rows]
+    win = (e_ts >= first_seen) & (e_ts < first_seen + window_s)
+    n = int(win.sum())
+    if n == 0:
+        return 0, 0, 0.0
+    t = e_ts[win]
+    hit_all = np.cumsum(np.r_[0, (model == target).astype(np.int64)])
+    e_sorted = np.sort(e_ts)
+    e_hit = np.cumsum(np.r_[0, (model[rows][np.argsort(e_ts, kind="stable")] == target).astype(np.int64)])
+    lo_a, hi_a = np.searchsorted(ts, t - context_s), np.searchsorted(ts, t + context_s, side="right")
+    lo_e, hi_e = np.searchsorted(e_sorted, t - context_s), np.searchsorted(e_sorted, t + context_s, side="right")
+    n_rest = (hi_a - lo_a) - (hi_e - lo_e)
+    k_rest = (hit_all[hi_a] - hit_all[lo_a]) - (e_hit[hi_e] - e_hit[lo_e])
+    rate = (k_rest + 0.5) / (n_rest + 1.0)
+    k = int((model[rows][win] == target).sum())
+    return k, n, float(rate.sum())
+
+
 def _when(t: float) -> str:
     return datetime.fromtimestamp(t, tz=timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
@@ -139,92 +174,89 @@ def _hours(s: float) -> str:
     return f"{s / 3600:.0f}h"
 
 
-def detect_pivots(
-    frame: RequestFrame,
-    groups: dict[str, str] | None = None,
-    min_requests: int = 50,
-    *,
-    window_s: float = 48 * 3600.0,
-    new_model_lead_s: float = 86400.0,
-    min_window_requests: int = 20,
-    min_share: float = 0.3,
-    min_lift: float = 2.0,
-    alpha: float = 0.01,
-    min_tvd: float = 0.5,
-    split_every_s: float = 86400.0,
-    min_side: int = 20,
-) -> dict[str, list[str]]:
-    """Readable pivot evidence per account id and group id (entities without pivots are left out).
-
-    ``groups`` maps account -> group id (``AccountLinker.groups_``); a group is judged on the union
-    of its members' traffic. An entity needs ``min_requests`` requests in the frame. A new-model
-    rush needs ``min_window_requests`` requests in the ``window_s`` after the model's first
-    appearance, a share >= ``min_share`` and >= ``min_lift`` x the population's, and a binomial tail
-    below ``alpha`` / (entities x new models). A capability shift needs TVD >= ``min_tvd`` and a
-    p-value (already corrected for the boundaries tried) below ``alpha`` / entities. ``alpha`` is
-    thus the chance of any false pivot in the whole window (Bonferroni), which keeps tens of
-    thousands of ordinary accounts quiet.
-
-    Example::
-
-        detect_pivots(frame, linker.groups_)
-        # {"G-3fa2c9e1d0": ["moved 82% of traffic to claude-x-2 within 48h of its first
-        #   appearance (2026-11-18 09:00 UTC; population: 9%)"], ...}
-    """
-    if not isinstance(frame, RequestFrame):
-        raise InputError(f"detect_pivots needs a RequestFrame, got {type(frame).__name__}")
-    if min_requests < 1 or window_s <= 0 or split_every_s <= 0:
-        raise InputError("detect_pivots: min_requests, window_s and split_every_s must be positive")
-    entities: list[tuple[str, np.ndarray]] = [
-        (acc, np.arange(sl.start, sl.stop))
-        for acc, sl in frame.accounts()
-        if sl.stop - sl.start >= min_requests
-    ]
+def _entities(frame: RequestFrame, groups: dict | None, min_requests: int) -> list[tuple[str, np.ndarray]]:
+    """Accounts and groups with at least ``min_requests`` requests, with their frame rows."""
+    entities = [(acc, np.arange(sl.start, sl.stop)) for acc, sl in frame.accounts()
+                if sl.stop - sl.start >= min_requests]
     if groups:
         gid = np.array([groups.get(a) or "" for a in frame.account_id.astype(str)], dtype=str)
         names, codes = np.unique(gid, return_inverse=True)
-        order = np.lexsort((frame.ts, codes))  # rows of each group together, in time order
+        order = np.lexsort((frame.ts, codes))
         bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
         for j, g in enumerate(names):
             rows = order[bounds[j] : bounds[j + 1]]
             if g and len(rows) >= min_requests:
                 entities.append((str(g), rows))
-    ts = np.asarray(frame.ts, dtype=np.float64)
-    model = np.asarray(frame.model, dtype=object)
-    new_models = model_first_seen(ts, model, new_model_lead_s)
-    pop = {}
-    for m, first in new_models.items():
-        win = (ts >= first) & (ts < first + window_s)
-        pop[m] = (int((model[win] == m).sum()), int(win.sum()))
-    # family-wise error: ``alpha`` is shared by every entity (and every new model) tested
-    rush_alpha = alpha / max(1, len(entities) * len(new_models))
-    shift_alpha = alpha / max(1, len(entities))
+    return entities
+
+
+def detect_pivots(frame: RequestFrame, groups: dict[str, str] | None = None, params: PivotParams | None = None,
+                  **overrides) -> dict[str, list[str]]:
+    """Readable pivot evidence per account id and group id (entities without pivots are left out).
+
+    ``groups`` maps account -> group id (``AccountLinker.groups_``); a group is judged on the union
+    of its members' traffic. Settings: :class:`~promptcov.coverage.scoring.params.PivotParams`
+    (``params``, or its fields as keywords). ``alpha`` is the chance of any false pivot in the
+    whole window (Bonferroni over entities and new models), which keeps tens of thousands of
+    ordinary accounts quiet.
+
+    Example::
+
+        detect_pivots(frame, linker.groups_)
+        # {"G-3fa2c9e1d0": ["moved 82% of traffic to claude-x-2 within 48h of its first
+        #   appearance (2026-11-18 09:00 UTC; population: 9% in the same hours)"], ...}
+    """
+    if not isinstance(frame, RequestFrame):
+        raise InputError(f"detect_pivots needs a RequestFrame, got {type(frame).__name__}")
+    try:
+        p = replace(params or PivotParams(), **overrides)
+    except TypeError as exc:
+        raise InputError(f"detect_pivots: {exc}") from exc
+    if p.min_requests < 1 or p.window_s <= 0 or p.split_every_s <= 0:
+        raise InputError("detect_pivots: min_requests, window_s and split_every_s must be positive")
+    order = np.argsort(frame.ts, kind="stable")
+    inv = np.empty_like(order)
+    inv[order] = np.arange(len(order))
+    ts = np.asarray(frame.ts, dtype=np.float64)[order]
+    model = np.asarray(frame.model, dtype=object)[order]
+    entities = [(name, np.sort(inv[rows])) for name, rows in _entities(frame, groups, p.min_requests)]
+    new_models = model_first_seen(ts, model, p.new_model_lead_s)
+    rush_alpha = p.alpha / max(1, len(entities) * len(new_models))
+    shift_alpha = p.alpha / max(1, len(entities))
+    capability = np.asarray(frame.capability, dtype=object)[order]
     out: dict[str, list[str]] = {}
     for name, rows in entities:
-        found = []
-        e_ts, e_model = ts[rows], model[rows]
-        for m, first in new_models.items():
-            share, pop_share, k, n_win = new_model_rush(e_ts, e_model, pop[m], m, first, window_s)
-            if n_win < min_window_requests or share < min_share or share < min_lift * pop_share:
-                continue
-            if binom.sf(k - 1, n_win, max(pop_share, 1e-3)) > rush_alpha:
-                continue
-            verb = "moved" if (e_ts < first).any() else "sent"
-            found.append(
-                f"{verb} {share:.0%} of traffic to {m} within {_hours(window_s)} of its first appearance "
-                f"({_when(first)}; population: {pop_share:.0%})"
-            )
-        shift = capability_shift(e_ts, frame.capability[rows], split_every_s=split_every_s, min_side=min_side)
+        found = [text for m, first in new_models.items()
+                 if (text := _rush(ts, model, rows, m, first, p, rush_alpha))]
+        shift = capability_shift(ts[rows], capability[rows], split_every_s=p.split_every_s, min_side=p.min_side)
         if shift is not None:
             split, tvd, p_value, areas, before, after = shift
-            if tvd >= min_tvd and p_value <= shift_alpha:
+            if tvd >= p.min_tvd and p_value <= shift_alpha:
                 pb, pa = before / before.sum(), after / after.sum()
                 grown = int(np.argmax(pa - pb))
-                found.append(
-                    f"capability mix shifted at {_when(split)} (TVD {tvd:.2f}): "
-                    f"{areas[grown]} {pb[grown]:.0%} -> {pa[grown]:.0%}"
-                )
+                found.append(f"capability mix shifted at {_when(split)} (TVD {tvd:.2f}): "
+                             f"{areas[grown]} {pb[grown]:.0%} -> {pa[grown]:.0%}" + _after_release(split, new_models))
         if found:
             out[name] = found
     log.info("pivots: %d of %d entities", len(out), len(entities))
     return out
+
+
+def _rush(ts, model, rows, m: str, first: float, p: PivotParams, alpha: float) -> str | None:
+    k, n, expected = same_hours_expectation(ts, model, rows, m, first, p.window_s, p.context_s)
+    if n < p.min_window_requests or k < p.min_share * n or k < p.min_lift * expected:
+        return None
+    if poisson.sf(k - 1, max(expected, 1e-3)) > alpha:
+        return None
+    verb = "moved" if (ts[rows] < first).any() else "sent"
+    return (f"{verb} {k / n:.0%} of traffic to {m} within {_hours(p.window_s)} of its first appearance "
+            f"({_when(first)}; population: {expected / n:.0%} in the same hours)")
+
+
+def _after_release(split: float, new_models: dict[str, float]) -> str:
+    """", 18h after x-2 appeared" when the shift follows a new model's first appearance within 2 days."""
+    near = [(split - t, m) for m, t in new_models.items() if 0 <= split - t <= 2 * 86400]
+    if not near:
+        return ""
+    dt, m = min(near)
+    return f", {dt / 3600:.0f}h after {m} appeared"

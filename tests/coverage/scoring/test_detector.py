@@ -81,7 +81,9 @@ def test_single_account_sweep_is_flagged_with_reasons_and_evidence(attacked):
 def test_hydra_group_is_flagged_though_no_member_is_alone(attacked):
     det, _, members, _, _ = attacked
     rows = rows_by_id(det)
-    assert all(rows[m]["score"] < det.threshold_ for m in members)
+    # no member is flagged on its own traffic; the published score carries the group's evidence
+    assert all(rows[m]["evidence"]["own_score"] < det.threshold_ for m in members)
+    assert all(rows[m]["score"] >= det.threshold_ for m in members)
     group = {g["group_id"]: g for g in det.groups_}["G-hydra"]
     assert group["flagged"] and group["score"] > 0.9
     assert group["capabilities"].split(",")[0] in ("cot_elicitation", "rubric_grading")
@@ -96,8 +98,8 @@ def test_hydra_group_is_flagged_though_no_member_is_alone(attacked):
 def test_member_linked_only_by_asn_is_not_flagged_through_the_group(attacked):
     det, *_ = attacked
     r = rows_by_id(det)["bystander"]
-    assert not r["flagged"] and r["group_id"] == "G-hydra"
-    assert "ASN only" in r["reasons"]
+    assert not r["flagged"] and r["group_id"] == "G-hydra" and r["score"] < det.threshold_
+    assert "weak tie" in r["reasons"]
     assert r["evidence"]["linked"][0][1] == "asn"
 
 
@@ -201,4 +203,30 @@ def test_fit_is_deterministic_and_params_untouched():
     a = [r["score"] for r in det.fit(frame).accounts_]
     b = [r["score"] for r in SweepDetector(seed=3).fit(frame).accounts_]
     assert np.allclose(a, b)
-    assert det.weights is None and det.seed == 3
+    assert det.weights is None and det.params is None and det.overrides == {"seed": 3}
+
+
+def test_sorting_by_score_puts_flagged_accounts_first(attacked):
+    det, *_ = attacked
+    ranked = sorted(det.accounts_, key=lambda r: -r["score"])
+    flags = [r["flagged"] for r in ranked if r["benign_kind"] is None]
+    n = sum(flags)
+    assert n > 10 and all(flags[:n]) and not any(flags[n:])
+    for r in det.accounts_:  # flagged means: score at or above the window's threshold
+        assert r["flagged"] == (r["score"] >= det.threshold_ and r["benign_kind"] is None)
+
+
+def test_weak_membership_inherits_nothing_and_strong_inherits_the_group_score():
+    world = SynthWorld(seed=13, days=7)
+    organic_population(world, 60)
+    members = add_hydra(world, n_accounts=16, per_account=20)["G-hydra"]
+    frame = world.frame()
+    tie = dict.fromkeys(members, 0.95)
+    tie[members[0]] = 0.2  # tied to the group by a weak link only
+    det = SweepDetector().fit(frame, group_members={"G-hydra": members}, membership=tie)
+    rows = rows_by_id(det)
+    g = det.groups_[0]["score"]
+    assert rows[members[1]]["score"] == pytest.approx(max(0.95 * g, rows[members[1]]["evidence"]["own_score"]),
+                                                      abs=1e-3)
+    assert rows[members[0]]["score"] == rows[members[0]]["evidence"]["own_score"]
+    assert not rows[members[0]]["flagged"] and rows[members[1]]["flagged"]

@@ -11,6 +11,7 @@ from promptcov.coverage.scoring.pivots import (
     detect_pivots,
     model_first_seen,
     new_model_rush,
+    same_hours_expectation,
     total_variation,
 )
 from promptcov.errors import InputError
@@ -112,3 +113,26 @@ def test_bad_input():
     frame, _ = _launch_population(4, rush=False)
     with pytest.raises(InputError):
         detect_pivots(frame, window_s=0)
+
+
+def test_a_release_everyone_takes_up_at_once_is_no_pivot():
+    """All traffic moves to the new model at the same rate: no entity is ahead of the others."""
+    rng = np.random.default_rng(5)
+    launch = T0 + 3 * DAY + 9 * 3600
+    rows = []
+    for i in range(60):
+        for t in np.sort(rng.uniform(T0, T0 + 7 * DAY, 80)):
+            rows.append((f"user-{i:03d}", t, "x-2" if t >= launch else "x-1", str(rng.choice(AREAS))))
+    for i in range(5):  # a group that follows the same switch, at a higher volume
+        for t in np.sort(rng.uniform(T0, T0 + 7 * DAY, 150)):
+            rows.append((f"grp-{i}", t, "x-2" if t >= launch else "x-1", "cot_elicitation"))
+    pivots = detect_pivots(_frame(rows), {f"grp-{i}": "G-grp" for i in range(5)})
+    assert not any("to x-2" in text for texts in pivots.values() for text in texts)
+
+
+def test_same_hours_expectation_follows_the_rest_of_traffic():
+    ts = T0 + np.arange(100) * 600.0
+    model = np.array(["new" if i % 2 else "old" for i in range(100)], dtype=object)
+    rows = np.arange(0, 100, 10)  # the entity's requests: all "old"
+    k, n, expected = same_hours_expectation(ts, model, rows, "new", T0, DAY, 3600.0)
+    assert (k, n) == (0, 10) and 4.0 < expected < 6.5  # about half of the others' traffic is "new"

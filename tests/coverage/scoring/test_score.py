@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from promptcov.coverage.scoring.benign import benchmark_like
+from promptcov.coverage.scoring.calibration import calibrate_threshold, null_fit
+from promptcov.coverage.scoring.reasons import reasons_for
 from promptcov.coverage.scoring.score import (
     DRIVERS,
     ScoreWeights,
-    benchmark_like,
-    calibrate_threshold,
     evidence_contributions,
     group_evidence,
-    null_fit,
-    reasons_for,
     score_metrics,
     timing_class,
 )

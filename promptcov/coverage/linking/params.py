@@ -1,0 +1,109 @@
+"""The account linker's settings, in one frozen dataclass (``[score.linking]`` in ``promptcov.toml``).
+
+None of these is a weight of evidence: how much a shared card, address, scaffold or synchronised
+burst says is estimated from each window's own data (Fellegi-Sunter, see
+:mod:`promptcov.coverage.linking.fellegi_sunter`). These settings bound that estimate and shape
+the groups.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["LinkParams"]
+
+
+@dataclass(frozen=True)
+class LinkParams:
+    """Settings of :class:`~promptcov.coverage.linking.linker.AccountLinker`.
+
+    Evidence
+    --------
+    max_key_accounts
+        A template, near-duplicate family or identifier value held by more accounts than this
+        generates no candidate pairs (it is far too common to single out an operator; its
+        term-frequency weight would be near zero anyway).
+    near_dup_cosine, near_dup_k
+        Near-duplicate families: prompts with cosine >= ``near_dup_cosine`` to one of their
+        ``near_dup_k`` nearest neighbours are one family.
+    overlap_levels
+        Comparison levels of the template and near-duplicate families: the Bhattacharyya overlap of
+        two accounts' usage of rare keys (1 = same usage, 0 = nothing shared) is cut at these
+        values into levels "low", "mid", "high".
+    timing_*
+        :func:`~promptcov.coverage.linking.cooccurrence.timing_links` settings (synchronised
+        activity in short time bins beyond chance, rhythm-corrected).
+    timing_levels
+        Synchrony score cut into levels "mid" and "high".
+    max_bits
+        The most evidence (in bits, log2 Bayes factor) one family may add. Fellegi-Sunter assumes
+        the families are independent given the truth; they are not quite (a proxy pool, a card and
+        a scheduler often come together), so no single family may decide a link on its own.
+        Infrastructure (address, /24, ASN) and client strings are capped low: proxy pools and
+        NATs are shared with ordinary customers.
+    em_iterations, em_prior
+        EM iterations and the Dirichlet pseudo-count added to every m/u cell.
+    prior_siblings
+        The prior probability that two accounts of the window share an operator never falls below
+        ``prior_siblings / N`` (about one sibling per account): see
+        :func:`~promptcov.coverage.linking.fellegi_sunter.fit_fs` for why EM needs that floor.
+    min_coherence
+        A template used by many accounts whose users are otherwise tied (infrastructure, payment,
+        timing) to this mean posterior or more is a campaign's signature even when its usage looks
+        like a popular public prompt; below it, a popular-looking template links no one.
+    min_popular_accounts
+        Templates with fewer users are never treated as popular.
+
+    Groups
+    ------
+    min_posterior
+        A pair is an edge of the account graph when its posterior probability of one operator is
+        at least this (0.5: more likely than not).
+    resolution
+        Leiden's CPM resolution: a group must be tied more densely than this (sum of edge
+        posteriors over its possible pairs). 0.05 keeps a rotating campaign whose accounts are
+        not all active together in one group, while one edge never pulls an outsider into a
+        large group (it would need ties to 5% of the members).
+    min_member_bits
+        A member's summed evidence to the rest of its group (bits) must reach this, else it is
+        let go (one weak tie does not make a member).
+    min_group_size, seed
+    """
+
+    max_key_accounts: int = 2000
+    near_dup_cosine: float = 0.95
+    near_dup_k: int = 10
+    overlap_levels: tuple[float, ...] = (0.05, 0.2, 0.5, 0.8)
+    timing_bin_s: float = 600.0
+    timing_min_requests: int = 20
+    timing_min_shared_bins: int = 5
+    timing_min_score: float = 0.3
+    timing_min_lift: float = 3.0
+    timing_alpha: float = 0.01
+    timing_levels: tuple[float, float] = (0.3, 0.6)
+    max_bits_template: float = 12.0
+    max_bits_near_duplicate: float = 10.0
+    max_bits_payment: float = 10.0
+    max_bits_timing: float = 8.0
+    max_bits_network: float = 4.0
+    max_bits_client: float = 2.0
+    em_iterations: int = 40
+    em_prior: float = 0.5
+    prior_siblings: float = 1.0
+    min_coherence: float = 0.3
+    min_popular_accounts: int = 10
+    min_posterior: float = 0.5
+    resolution: float = 0.05
+    min_member_bits: float = 4.0
+    min_group_size: int = 2
+    seed: int = 0
+
+    def __post_init__(self):
+        if not 0.0 < self.min_posterior < 1.0:
+            raise ValueError(f"min_posterior must be in (0, 1), got {self.min_posterior}")
+        if not 0.0 < self.resolution < 1.0:
+            raise ValueError(f"resolution must be in (0, 1), got {self.resolution}")
+        if list(self.overlap_levels) != sorted(self.overlap_levels) or self.overlap_levels[0] <= 0:
+            raise ValueError(f"overlap_levels must be increasing and positive, got {self.overlap_levels}")
+        if self.max_key_accounts < 2 or self.em_iterations < 1 or self.min_group_size < 2:
+            raise ValueError("max_key_accounts >= 2, em_iterations >= 1 and min_group_size >= 2 are required")
