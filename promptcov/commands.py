@@ -83,11 +83,18 @@ def _open_store(args, read_only: bool = False) -> Store:
 
 
 def _ingest(args, ui: UI, store: Store, cfg: Config) -> int:
+    from promptcov.index.fields import build_field_map
     from promptcov.index.ingest import ingest_files
 
+    i = cfg.ingest
+    fmap = build_field_map(getattr(args, "log_format", None) or i.format, i.fields, i.account_id, i.timestamp)
     with ui.bar("ingest", unit="rec") as update:
-        summary = ingest_files(store, args.logs, batch_size=cfg.ingest.batch_size, progress=update)
+        summary = ingest_files(store, args.logs, batch_size=i.batch_size, progress=update, field_map=fmap,
+                               max_record_lines=i.csv_max_record_lines)
     ui.summary(summary.line())
+    if summary.skipped_files:
+        more = f" and {len(summary.skipped_files) - 5} more" if len(summary.skipped_files) > 5 else ""
+        ui.summary(f"        skipped, not Parquet: {', '.join(summary.skipped_files[:5])}{more}")
     if summary.quarantined:
         ui.summary(f"        quarantined records (file, line, reason): {store.quarantine_dir}")
     if args.strict and summary.quarantined:
