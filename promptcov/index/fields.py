@@ -168,6 +168,8 @@ class FieldMap:
             parsed = parse_json_text(out["messages"])
             if not isinstance(parsed, BadRecord):
                 out["messages"] = parsed
+        if _missing(out.get("messages")):  # e.g. LiteLLM's {} when prompts are not stored
+            out.pop("messages", None)
         return out, used
 
 
