@@ -42,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ingest", parents=[common], help="read request logs into the store (idempotent)")
     s.add_argument("logs", nargs="+", type=Path, metavar="LOG")
     s.add_argument("--strict", action="store_true", help="exit 2 if any record was quarantined")
+    _format_flag(s)
 
     s = sub.add_parser("embed", parents=[common], help="embed stored prompts not yet embedded")
     _embed_flags(s)
@@ -55,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("run", parents=[common], help="ingest, embed, map and score in one go")
     s.add_argument("logs", nargs="+", type=Path, metavar="LOG")
     s.add_argument("--strict", action="store_true", help="exit 2 if any record was quarantined")
+    _format_flag(s)
     _embed_flags(s)
     _map_flags(s)
     _score_flags(s)
@@ -76,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--scale", type=float, default=None, help="simulator scale (default 0.15)")
     s.add_argument("--model", default=None, help="embedding model (default: the packaged all-MiniLM-L6-v2)")
     return p
+
+
+def _format_flag(s):
+    s.add_argument("--format", dest="log_format", default=None, metavar="NAME",
+                   help="field profile of the logs: litellm or openai-batch (default: the contract's "
+                        "field names, or [ingest] format / [ingest.fields] in the config)")
 
 
 def _embed_flags(s):

