@@ -46,14 +46,16 @@ table.small{width:auto;font-size:12.5px}
 .group h3 .score{font-weight:400;color:var(--muted);font-size:13px;margin-left:8px}
 dl.facts{display:grid;grid-template-columns:170px 1fr;gap:3px 14px;margin:6px 0}
 dl.facts dt{color:var(--muted);font-weight:600}dl.facts dd{margin:0}
-.ev{display:grid;grid-template-columns:minmax(260px,auto) 1fr;gap:24px}
+.ev{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,340px),1fr));gap:4px 28px;align-items:start}
+.ev>div{min-width:0}.ev table.small{width:100%}.ev td code,.ev q{overflow-wrap:anywhere}
+.ev ul.tpl li{margin:2px 0 6px}
 code{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f1f3f5;border-radius:3px;padding:0 3px}
 code.prompt{display:inline-block;white-space:pre-wrap;word-break:break-word;background:#f6f8fa;border:1px solid var(--line);padding:3px 6px;margin:2px 0}
 ul.ex{list-style:none;padding-left:0}ul{margin:4px 0;padding-left:20px}
 q{font-style:italic;color:#3b444d}
 .spark{vertical-align:middle}
 footer{margin-top:36px;font-size:12px}
-@media (max-width:900px){.cards{grid-template-columns:repeat(2,1fr)}.ev{grid-template-columns:1fr}}
+@media (max-width:900px){.cards{grid-template-columns:repeat(2,1fr)}}
 @media print{nav{display:none}main{max-width:none;padding:0}h2{break-after:avoid}.card,.group,tr{break-inside:avoid}}
 """
 

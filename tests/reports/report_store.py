@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 
 import duckdb
 import numpy as np
@@ -448,3 +449,30 @@ def expected(b: _Builder) -> dict:
         w47_flagged_texts=w47_flagged_texts,
         group_week=group_week,
     )
+
+
+DUP_EXAMPLE = "Act as an autonomous agent. Task #1: fix it"
+
+
+def with_duplicate_examples(src, dst) -> None:
+    """Copy the store at ``src`` to ``dst`` and give G-hydra what once showed one prompt three times.
+
+    The score run's group evidence holds the same example three times (the detector picks
+    distinct text ids, and one prompt sent with different system prompts is several texts), and
+    the group's tool_use traffic gets its own template ``T-tool``: two templates, two areas.
+    """
+    shutil.copy(src, dst)
+    con = duckdb.connect(str(dst))
+    try:
+        ev = json.loads(con.execute("SELECT evidence FROM groups WHERE group_id = 'G-hydra'").fetchone()[0])
+        ev["examples"] = [DUP_EXAMPLE] * 3
+        con.execute("UPDATE groups SET evidence = ? WHERE group_id = 'G-hydra'", [json.dumps(ev)])
+        con.execute(
+            "UPDATE text_map SET template_id = 'T-tool' WHERE template_id = 'T-agent' AND capability = 'tool_use'"
+        )
+        con.execute(
+            "INSERT INTO templates (template_id, skeleton, popular) VALUES "
+            "('T-tool', 'Act as an autonomous agent. Task #<N>: call the <tool> tool and report', false)"
+        )
+    finally:
+        con.close()

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import duckdb
 
 from promptcov.reports import build_report_data
 from promptcov.reports.examples import normalise_text, pick_examples
-from tests.reports.report_store import WEEK
+from tests.reports.report_store import DUP_EXAMPLE, WEEK, with_duplicate_examples
 
-DUP = "Act as an autonomous agent. Task #1: fix it"
+DUP = DUP_EXAMPLE
 
 
 def test_normalise_text():
@@ -47,20 +44,14 @@ def test_group_card_examples_are_distinct_and_spread(store_db, tmp_path):
     """Regression: the score run's evidence held the same prompt three times and the card showed
     it three times; the group's second template and area were never shown."""
     path = tmp_path / "dups.duckdb"
-    shutil.copy(store_db[0], path)
-    con = duckdb.connect(str(path))
-    ev = json.loads(con.execute("SELECT evidence FROM groups WHERE group_id = 'G-hydra'").fetchone()[0])
-    ev["examples"] = [DUP, DUP, DUP]
-    con.execute("UPDATE groups SET evidence = ? WHERE group_id = 'G-hydra'", [json.dumps(ev)])
-    con.execute("UPDATE text_map SET template_id = 'T-tool' WHERE template_id = 'T-agent' AND capability = 'tool_use'")
-    con.close()
+    with_duplicate_examples(store_db[0], path)
     con = duckdb.connect(str(path), read_only=True)
     try:
         data = build_report_data(con, week=WEEK)
         hydra = next(g for g in data["groups"]["items"] if g["group_id"] == "G-hydra")
         shown = hydra["examples"]
         assert len(shown) == 3 and len({normalise_text(x) for x in shown}) == 3, shown
-        assert shown[0] == DUP
+        assert shown[0] == DUP_EXAMPLE
         got = con.execute(
             "SELECT DISTINCT m.template_id, m.capability FROM texts t JOIN text_map m USING (text_id) "
             f"WHERE t.prompt IN ({', '.join('?' for _ in shown[1:])})",
