@@ -39,6 +39,7 @@ table.t tr.pressure td{background:var(--hotbg)}table.t tr.total td{font-weight:7
 table.small{width:auto;font-size:12.5px}
 .badge{display:inline-block;font-size:11px;font-weight:700;padding:1px 7px;border-radius:9px;margin-left:6px;vertical-align:1px}
 .badge.hot{background:var(--hot);color:#fff}
+.hv{font-size:11px;color:var(--muted);border:1px solid var(--line);border-radius:9px;padding:0 6px;margin-left:6px}
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
 .bar{display:inline-block;width:90px;height:9px;background:#eceff1;border-radius:5px;margin-right:6px;vertical-align:0}
 .bar>span{display:block;height:9px;border-radius:5px;background:var(--hot)}

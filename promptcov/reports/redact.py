@@ -39,10 +39,16 @@ __all__ = [
     "iban_ok",
     "ssn_ok",
     "MAX_CHARS",
+    "REDACTED_KINDS",
 ]
 
 #: default length of a prompt shown in a report
 MAX_CHARS = 240
+#: what :func:`redact_pii` hides, in the words the reports use
+REDACTED_KINDS = (
+    "e-mail and IP addresses, phone numbers, social security numbers, IBANs, card numbers, "
+    "API keys, tokens and other secrets"
+)
 
 _SECRET_PATTERNS: list[tuple[str, re.Pattern[str], str]] = [
     (

@@ -13,6 +13,7 @@ from typing import Any
 
 from promptcov.reports import charts
 from promptcov.reports._html_parts import CSS, delta, fmt_day_range, pct_bar
+from promptcov.reports.redact import REDACTED_KINDS
 from promptcov.reports.redact import esc_html as e
 from promptcov.reports.summary import fmt_int, fmt_pct, join_words
 
@@ -52,7 +53,8 @@ def _areas(data: dict[str, Any], colors: dict[str, str]) -> str:
         '<section id="areas"><h2>Capability areas</h2>',
         f'<p class="lead">Requests per area over the last {len(a["weeks"])} ISO weeks. Rows marked '
         f'<span class="badge hot">under pressure</span> get at least {fmt_pct(a["pressure_threshold"])} of '
-        "this week's requests from flagged accounts or flagged groups.</p>",
+        "this week's requests from flagged accounts or flagged groups; <span class=\"hv\">high-value</span> "
+        "marks the areas the taxonomy lists as targets of distillation campaigns.</p>",
     ]
     out.append(f'<div class="fig">{charts.stacked_bars(a["weeks"], series, colors)}</div>')
     head = "".join(f'<th class="num">{e(w[5:])}</th>' for w in a["weeks"])
@@ -69,6 +71,7 @@ def _areas(data: dict[str, Any], colors: dict[str, str]) -> str:
             "change_pct": r["change_pct"],
         }
         badge = ' <span class="badge hot">under pressure</span>' if r["under_pressure"] else ""
+        badge += ' <span class="hv" title="a high-value area in the taxonomy">high-value</span>' if r.get("high_value") else ""
         groups = ", ".join(f"{e(g['group_id'])} ({fmt_int(g['requests'])})" for g in r["groups"][:3])
         sw = f'<span class="sw" style="background:{colors[r["area"]]}"></span>'
         out.append(
@@ -290,8 +293,9 @@ def _method(data: dict[str, Any]) -> str:
         f"accounts send {fmt_pct(m.get('top5_threshold'))} or more of its weekly requests."
     )
     items.append(
-        "Prompt text is attacker-controlled: it is shown escaped, clipped to 240 characters and "
-        + ("with e-mails, phone numbers, keys and tokens redacted." if data["redacted"] else "NOT redacted.")
+        "Prompt text is attacker-controlled: it is shown escaped, clipped to 240 characters, with "
+        "bidirectional-override characters made visible, and "
+        + (f"with {REDACTED_KINDS} redacted." if data["redacted"] else "NOT redacted.")
     )
     items.extend(e(n) for n in data.get("notes", []))
     return (
@@ -304,7 +308,7 @@ def _method(data: dict[str, Any]) -> str:
 def render_html(data: dict[str, Any]) -> str:
     """The full HTML page for a report data dict from :func:`promptcov.reports.data.build_report_data`."""
     all_areas = [r["area"] for r in data["areas"]["rows"]] + list(data["map"].get("areas", []))
-    colors = charts.area_colors(list(dict.fromkeys(all_areas)))
+    colors = charts.area_colors(list(dict.fromkeys(all_areas)), (data.get("taxonomy") or {}).get("areas", ()))
     week = e(data["week"])
     nav = "".join(
         f'<a href="#{k}">{v}</a>'

@@ -65,7 +65,9 @@ def csv_safe_table(table: pa.Table) -> pa.Table:
     for name in table.column_names:
         col = table.column(name)
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
-            col = pc.if_else(pc.match_substring_regex(col, _FORMULA_RE), pc.binary_join_element_wise("'", col, ""), col)
+            col = pc.if_else(
+                pc.match_substring_regex(col, _FORMULA_RE), pc.binary_join_element_wise("'", col, ""), col
+            )
         cols.append(col)
     return pa.table(cols, names=table.column_names)
 
@@ -80,7 +82,9 @@ def arrow_table(rows: list[dict], columns: tuple[str, ...]) -> pa.Table:
     for c in columns:
         vals = [r.get(c) for r in rows]
         if c in ("evidence", "members"):
-            vals = [json.dumps(v, ensure_ascii=False, default=str) if not isinstance(v, str) else v for v in vals]
+            vals = [
+                json.dumps(v, ensure_ascii=False, default=str) if not isinstance(v, str) else v for v in vals
+            ]
         if c == "group_id":
             vals = [v or "" for v in vals]
         out[c] = pa.array(vals, type=TABLE_TYPES.get(c))

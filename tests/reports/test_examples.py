@@ -36,7 +36,10 @@ def test_round_robin_over_templates_and_areas():
 
 
 def test_distinctness_is_judged_on_the_shown_text():
-    cands = [("T1", "a", "key sk-aaaaaaaaaaaaaaaaaaaa1 please", 3), ("T1", "a", "key sk-bbbbbbbbbbbbbbbbbbbb2 please", 2)]
+    cands = [
+        ("T1", "a", "key sk-aaaaaaaaaaaaaaaaaaaa1 please", 3),
+        ("T1", "a", "key sk-bbbbbbbbbbbbbbbbbbbb2 please", 2),
+    ]
     assert pick_examples([], cands, k=3, show=lambda s: s.split(" sk-")[0]) == ["key"]
 
 

@@ -27,10 +27,19 @@ COLS = ("account_id", "n_requests", "score", "flagged", "group_id", "reasons")
 
 def _rows():
     rows = [
-        dict(account_id=a, n_requests=i + 1, score=-0.5 if i == 0 else 0.25, flagged=True, group_id=a, reasons=a)
+        dict(
+            account_id=a,
+            n_requests=i + 1,
+            score=-0.5 if i == 0 else 0.25,
+            flagged=True,
+            group_id=a,
+            reasons=a,
+        )
         for i, a in enumerate(HOSTILE_IDS)
     ]
-    rows.append(dict(account_id="acct-1", n_requests=3, score=0.1, flagged=False, group_id=None, reasons="ok"))
+    rows.append(
+        dict(account_id="acct-1", n_requests=3, score=0.1, flagged=False, group_id=None, reasons="ok")
+    )
     return rows
 
 
