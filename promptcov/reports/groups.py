@@ -174,9 +174,9 @@ def _pivots(ctx: Context) -> dict[str, list[dict[str, Any]]]:
 def _link_evidence(ctx: Context, glinks: dict[str, dict[str, int]] | None, ev: dict[str, Any]) -> dict[str, Any]:
     """Links by type (most first), up to two shared values per type, and where they came from."""
     if glinks:
-        link_types = {t: sum(d.values()) for t, d in glinks.items()}
+        link_types = {ctx.text(t, 30): sum(d.values()) for t, d in glinks.items()}
         details = {
-            t: [ctx.text(k, 60) for k, _ in sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:2] if k]
+            ctx.text(t, 30): [ctx.text(k, 60) for k, _ in sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:2] if k]
             for t, d in glinks.items()
         }
         source = "links"
