@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-from dataclasses import replace
 
 import pyarrow.parquet as pq
 import pytest
@@ -110,7 +109,7 @@ def test_cli_score_out_csv_neutralises_formulas(tmp_path):
     store = Store(tmp_path / "store")
     ingest_files(store, [*sim.log_paths, _hostile_log(tmp_path / "hostile.jsonl")])
     embed_pending(store, emb)
-    run_map(store, replace(Config().map, sample_size=300, projection_points=100), emb)
+    run_map(store, Config().override("map", sample_size=300, projection_points=100), embedder=emb)
     store.close()
     out = tmp_path / "x.csv"
     assert main(["score", "--store", str(tmp_path / "store"), "--out", str(out), "-q"]) == 0
