@@ -8,7 +8,6 @@ linker, the pivot detector and the sweep detector, and writes the contract's ``a
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -22,8 +21,8 @@ from promptcov.config import Config
 from promptcov.coverage.frame import RequestFrame
 from promptcov.errors import InputError
 from promptcov.index.store import Store
-from promptcov.io import atomic_write, tmp_path_for
 from promptcov.pipeline.progress import Progress, ensure_progress
+from promptcov.reports.tables import arrow_table, write_table
 
 __all__ = ["ScoreSummary", "run_score", "load_frame", "parse_day", "write_table"]
 
@@ -122,52 +121,6 @@ def _nulls_to_none(values) -> np.ndarray:
     return arr
 
 
-def write_table(rows: list[dict], columns: tuple[str, ...], path: Path) -> Path:
-    """Write ``rows`` (only ``columns``) to ``path`` as .csv, .parquet or .json (an array), atomically."""
-    suffix = path.suffix.lower()
-    if suffix not in (".csv", ".parquet", ".json"):
-        raise InputError(f"--out {path}: the suffix must be .csv, .parquet or .json")
-    table = _arrow(rows, columns)
-    if suffix == ".json":
-        with atomic_write(path) as fh:
-            json.dump(table.to_pylist(), fh, ensure_ascii=False, indent=1)
-        return path
-    tmp = tmp_path_for(path)
-    try:
-        if suffix == ".csv":
-            import pyarrow.csv as pacsv
-
-            pacsv.write_csv(table, tmp)
-        else:
-            import pyarrow.parquet as pq
-
-            pq.write_table(table, tmp)
-        tmp.replace(path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
-
-
-_TYPES = {"account_id": pa.string(), "group_id": pa.string(), "n_requests": pa.int64(), "n_accounts": pa.int64(),
-          "score": pa.float64(), "flagged": pa.bool_(), "top_capability": pa.string(), "reasons": pa.string(),
-          "capabilities": pa.string(), "evidence": pa.string(), "benign_kind": pa.string(), "members": pa.string(),
-          "first_seen": pa.string(), "last_seen": pa.string(), "window_start": pa.timestamp("us"),
-          "window_end": pa.timestamp("us")}
-
-
-def _arrow(rows: list[dict], columns: tuple[str, ...]) -> pa.Table:
-    out = {}
-    for c in columns:
-        vals = [r.get(c) for r in rows]
-        if c in ("evidence", "members"):
-            vals = [json.dumps(v, ensure_ascii=False, default=str) if not isinstance(v, str) else v for v in vals]
-        if c == "group_id":
-            vals = [v or "" for v in vals]
-        out[c] = pa.array(vals, type=_TYPES.get(c))
-    return pa.table(out)
-
-
 def run_score(store: Store, config: Config, progress: Progress | None = None, *, since: datetime | None = None,
               until: datetime | None = None, out: Path | None = None) -> ScoreSummary:
     """Score every account and linked group active in ``[since, until)``; write the tables."""
@@ -199,8 +152,8 @@ def run_score(store: Store, config: Config, progress: Progress | None = None, *,
         r["window_start"], r["window_end"] = w_start, w_end
     acc_cols = ACCOUNT_COLUMNS + ("evidence", "benign_kind", "window_start", "window_end")
     grp_cols = GROUP_COLUMNS + ("members", "evidence", "first_seen", "last_seen")
-    store.replace_table("accounts", _arrow(det.accounts_, acc_cols))
-    store.replace_table("groups", _arrow(det.groups_, grp_cols))
+    store.replace_table("accounts", arrow_table(det.accounts_, acc_cols))
+    store.replace_table("groups", arrow_table(det.groups_, grp_cols))
     metric_cols = {"account_id": pa.array(list(det.account_ids_), pa.string())}
     for name, arr in det.metrics_.items():
         arr = np.asarray(arr)

@@ -10,7 +10,7 @@ the modules and not functions of the same name).
 """
 
 from promptcov.reports.data import PRESSURE_SHARE, REPORT_SCHEMA, build_report_data
-from promptcov.reports.redact import clip, esc_html, esc_md, redact_pii, safe_text
+from promptcov.reports.redact import clip, esc_html, esc_md, neutralise_bidi, redact_pii, safe_text
 from promptcov.reports.weeks import last_full_iso_week, parse_week, week_bounds
 from promptcov.reports.writer import write_report
 
@@ -21,6 +21,7 @@ __all__ = [
     "week_bounds",
     "write_report",
     "redact_pii",
+    "neutralise_bidi",
     "safe_text",
     "clip",
     "esc_html",

@@ -39,6 +39,7 @@ table.t tr.pressure td{background:var(--hotbg)}table.t tr.total td{font-weight:7
 table.small{width:auto;font-size:12.5px}
 .badge{display:inline-block;font-size:11px;font-weight:700;padding:1px 7px;border-radius:9px;margin-left:6px;vertical-align:1px}
 .badge.hot{background:var(--hot);color:#fff}
+.hv{font-size:11px;color:var(--muted);border:1px solid var(--line);border-radius:9px;padding:0 6px;margin-left:6px}
 .sw{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px}
 .bar{display:inline-block;width:90px;height:9px;background:#eceff1;border-radius:5px;margin-right:6px;vertical-align:0}
 .bar>span{display:block;height:9px;border-radius:5px;background:var(--hot)}
@@ -46,14 +47,16 @@ table.small{width:auto;font-size:12.5px}
 .group h3 .score{font-weight:400;color:var(--muted);font-size:13px;margin-left:8px}
 dl.facts{display:grid;grid-template-columns:170px 1fr;gap:3px 14px;margin:6px 0}
 dl.facts dt{color:var(--muted);font-weight:600}dl.facts dd{margin:0}
-.ev{display:grid;grid-template-columns:minmax(260px,auto) 1fr;gap:24px}
+.ev{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,340px),1fr));gap:4px 28px;align-items:start}
+.ev>div{min-width:0}.ev table.small{width:100%}.ev td code,.ev q{overflow-wrap:anywhere}
+.ev ul.tpl li{margin:2px 0 6px}
 code{font:12.5px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#f1f3f5;border-radius:3px;padding:0 3px}
 code.prompt{display:inline-block;white-space:pre-wrap;word-break:break-word;background:#f6f8fa;border:1px solid var(--line);padding:3px 6px;margin:2px 0}
 ul.ex{list-style:none;padding-left:0}ul{margin:4px 0;padding-left:20px}
 q{font-style:italic;color:#3b444d}
 .spark{vertical-align:middle}
 footer{margin-top:36px;font-size:12px}
-@media (max-width:900px){.cards{grid-template-columns:repeat(2,1fr)}.ev{grid-template-columns:1fr}}
+@media (max-width:900px){.cards{grid-template-columns:repeat(2,1fr)}}
 @media print{nav{display:none}main{max-width:none;padding:0}h2{break-after:avoid}.card,.group,tr{break-inside:avoid}}
 """
 

@@ -27,20 +27,6 @@ __all__ = [
 FLAG_COLOR = "#d62728"
 #: at most this many cluster labels on the map
 MAX_LABELS = 8
-_KNOWN = [
-    "agentic_coding",
-    "tool_use",
-    "coding",
-    "rubric_grading",
-    "cot_elicitation",
-    "censorship_rewrite",
-    "computer_vision",
-    "data_analysis",
-    "math_reasoning",
-    "creative_writing",
-    "general_chat",
-    "other",
-]
 _PALETTE = [
     "#1f77b4",
     "#ff7f0e",
@@ -59,12 +45,18 @@ _EXTRA = ["#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1", "#63
 _FONT = "font-family='system-ui, -apple-system, Segoe UI, Roboto, Helvetica, Arial, sans-serif'"
 
 
-def area_colors(areas: Sequence[str]) -> dict[str, str]:
-    """A stable colour per capability area: the contract's areas keep the same colour every week."""
+def area_colors(areas: Sequence[str], known: Sequence[str] = ()) -> dict[str, str]:
+    """A stable colour per capability area.
+
+    ``known`` is the taxonomy's list of area ids (the report data's ``taxonomy.areas``): the
+    n-th area of the taxonomy gets the n-th palette colour, so an area keeps its colour every
+    week. Areas outside it (or past the palette) get a colour from a hash of their name.
+    """
+    slot = {a: i for i, a in enumerate(known) if i < len(_PALETTE)}
     out = {}
     for a in areas:
-        if a in _KNOWN:
-            out[a] = _PALETTE[_KNOWN.index(a)]
+        if a in slot:
+            out[a] = _PALETTE[slot[a]]
         elif a == "unmapped":
             out[a] = "#a0a0a0"
         else:

@@ -28,11 +28,12 @@ from typing import Any
 
 import duckdb
 
+from promptcov.coverage.areas.taxonomy import Taxonomy, default_taxonomy
 from promptcov.errors import InputError
 from promptcov.reports import groups as group_sec
 from promptcov.reports import sections
 from promptcov.reports._context import Context
-from promptcov.reports._store import fetch_dicts, has_rows, load_scores, table_columns
+from promptcov.reports._store import ScoreView, fetch_dicts, has_rows, load_scores, table_columns
 from promptcov.reports.summary import summary_text
 from promptcov.reports.weeks import last_full_iso_week, shift_week, store_time_range, week_bounds, week_of
 
@@ -85,28 +86,36 @@ def _headline(totals: dict[str, dict[str, int]], week: str, prev: str) -> dict[s
     return head
 
 
-def _areas(con, weeks: list[str], lo, hi, has_map: bool) -> dict[str, Any]:
-    cap = "coalesce(m.capability, 'unmapped')" if has_map else "'unmapped'"
-    join = "LEFT JOIN text_map m ON m.text_id = r.text_id" if has_map else ""
-    rows = con.execute(
+def _area_counts(ctx: Context, weeks: list[str]):
+    """Per area: requests per week, flagged requests per week, and this week's flagged requests per group."""
+    cap = "coalesce(m.capability, 'unmapped')" if ctx.has_map else "'unmapped'"
+    join = "LEFT JOIN text_map m ON m.text_id = r.text_id" if ctx.has_map else ""
+    rows = ctx.con.execute(
         f"""
         SELECT date_trunc('week', r.ts) AS wk, {cap} AS area, f.fgroup, count(*), count(f.account_id)
-        FROM requests r {join} LEFT JOIN {_FLAG} f ON f.account_id = r.account_id
+        FROM requests r {join} LEFT JOIN {ctx.flag_table} f ON f.account_id = r.account_id
         WHERE r.ts >= ? AND r.ts < ? GROUP BY 1, 2, 3
         """,
-        [lo, hi],
+        [ctx.lo, ctx.end],
     ).fetchall()
     week_idx = {w: i for i, w in enumerate(weeks)}
     counts: dict[str, list[int]] = {}
     flagged: dict[str, list[int]] = {}
     by_group: dict[str, dict[str, int]] = {}
-    this_week = weeks[-1]
     for wk, area, fgroup, n, nf in rows:
         w = week_of(wk)
+        area = ctx.text(area, 60)
         counts.setdefault(area, [0] * len(weeks))[week_idx[w]] += int(n)
         flagged.setdefault(area, [0] * len(weeks))[week_idx[w]] += int(nf)
-        if fgroup is not None and w == this_week:
-            by_group.setdefault(area, {})[fgroup] = by_group.get(area, {}).get(fgroup, 0) + int(nf)
+        if fgroup is not None and w == weeks[-1]:
+            gid = ctx.text(fgroup, 60)
+            by_group.setdefault(area, {})[gid] = by_group.get(area, {}).get(gid, 0) + int(nf)
+    return counts, flagged, by_group
+
+
+def _areas(ctx: Context, weeks: list[str], high_value: set[str]) -> dict[str, Any]:
+    """Requests per capability area and week, with this week's flagged share ("pressure")."""
+    counts, flagged, by_group = _area_counts(ctx, weeks)
     out_rows = []
     for area, series in counts.items():
         fl = flagged[area]
@@ -117,6 +126,7 @@ def _areas(con, weeks: list[str], lo, hi, has_map: bool) -> dict[str, Any]:
         out_rows.append(
             {
                 "area": area,
+                "high_value": area in high_value,
                 "counts": series,
                 "flagged_counts": fl,
                 **{k: v for k, v in _change(cur, prev).items() if k != "value"},
@@ -153,35 +163,15 @@ def _method(con, override: dict | None, view) -> dict[str, Any]:
     return method
 
 
-def build_report_data(
-    con: duckdb.DuckDBPyConnection,
-    week: str | None = None,
-    n_weeks: int = 6,
-    redact: bool = True,
-    map_points: int = 2000,
-    method: dict | None = None,
-    max_items: int = 10,
-) -> dict[str, Any]:
-    """Compute the weekly report for ISO ``week`` (default: the last full week in the store).
-
-    Parameters
-    ----------
-    con: an open DuckDB connection on the store's catalog (read-only is fine).
-    week: ``"YYYY-Www"``; a malformed week, or one with no requests and outside the store's
-        time range, raises :class:`promptcov.errors.InputError`.
-    n_weeks: how many weeks (ending with ``week``) the trend chart and table cover (>= 2).
-    redact: replace e-mails, phone numbers, keys and other obvious personal data in log text.
-    map_points: at most this many texts on the prompt-space map.
-    method: threshold/FPR facts to show when the store has no ``score_runs`` table (or to
-        override it), e.g. ``{"threshold": 0.62, "expected_fpr": 0.01, "calibration": "..."}``.
-    max_items: rows per list (groups, clusters, accounts).
-
-    Returns a JSON-able dict; see the keys below and ``docs/DESIGN.md``.
-    """
+def _check_args(n_weeks: Any, map_points: Any) -> None:
     if not isinstance(n_weeks, int) or n_weeks < 2:
         raise InputError(f"n_weeks must be an integer >= 2, got {n_weeks!r}")
     if not isinstance(map_points, int) or map_points < 0:
         raise InputError(f"map_points must be a non-negative integer, got {map_points!r}")
+
+
+def _resolve_week(con: duckdb.DuckDBPyConnection, week: str | None) -> tuple[str, tuple[dt.datetime, dt.datetime]]:
+    """The report week (default: the last full one) and the store's time range; errors when it has no data."""
     rng = store_time_range(con)
     if rng is None:
         raise InputError("the store holds no requests; run `promptcov ingest LOG...` first")
@@ -191,60 +181,102 @@ def build_report_data(
         raise InputError(
             f"week {week} has no requests: the store covers {week_of(rng[0])} to {week_of(rng[1])}"
         )
-    weeks = [shift_week(week, i - n_weeks + 1) for i in range(n_weeks)]
-    lo, _ = week_bounds(weeks[0])
-    prev_start, _ = week_bounds(weeks[-2])
-    has_map = has_rows(con, "text_map")
+    return week, rng
 
+
+def _sections(ctx: Context, weeks: list[str], map_points: int, method: dict | None, tax: Taxonomy) -> dict:
+    """Every section of the report, computed while the flagged-accounts relation is registered."""
+    totals = _weekly_totals(ctx.con, weeks, ctx.lo, ctx.end)
+    clusters = sections.clusters_section(ctx)
+    label_ids = [c["cluster_id"] for c in clusters["new"]]
+    return {
+        "headline": _headline(totals, ctx.week, weeks[-2]),
+        "weekly_totals": [totals[w] for w in weeks],
+        "taxonomy": {"areas": tax.ids, "high_value": tax.high_value_ids},
+        "areas": _areas(ctx, weeks, set(tax.high_value_ids)),
+        "map": sections.map_section(ctx, map_points, label_ids),
+        "clusters": clusters,
+        "groups": group_sec.groups_section(ctx),
+        "accounts": sections.accounts_section(ctx),
+        "method": _method(ctx.con, method, ctx.view),
+    }
+
+
+def _notes(view: ScoreView, has_map: bool) -> list[str]:
+    notes = []
+    if not view.has_accounts:
+        notes.append("No score tables in the store: run `promptcov score` to flag accounts and groups.")
+    if not has_map:
+        notes.append("No text_map table: run `promptcov map` to assign capability areas.")
+    return notes
+
+
+def build_report_data(
+    con: duckdb.DuckDBPyConnection,
+    week: str | None = None,
+    n_weeks: int = 6,
+    redact: bool = True,
+    map_points: int = 2000,
+    method: dict | None = None,
+    max_items: int = 10,
+    taxonomy: Taxonomy | None = None,
+) -> dict[str, Any]:
+    """Compute the weekly report for ISO ``week`` (default: the last full week in the store).
+
+    Parameters
+    ----------
+    con: an open DuckDB connection on the store's catalog (read-only is fine).
+    week: ``"YYYY-Www"``; a malformed week, or one with no requests and outside the store's
+        time range, raises :class:`promptcov.errors.InputError`.
+    n_weeks: how many weeks (ending with ``week``) the trend chart and table cover (>= 2).
+    redact: replace e-mails, phone numbers, addresses, keys and other obvious personal data in log text.
+    map_points: at most this many texts on the prompt-space map.
+    method: threshold/FPR facts to show when the store has no ``score_runs`` table (or to
+        override it), e.g. ``{"threshold": 0.62, "expected_fpr": 0.01, "calibration": "..."}``.
+    max_items: rows per list (groups, clusters, accounts).
+    taxonomy: the capability areas (their order fixes the chart colours; ``high_value`` marks
+        the areas campaigns sweep); default: the packaged taxonomy.
+
+    Returns a JSON-able dict; see the keys below and ``docs/DESIGN.md``.
+    """
+    _check_args(n_weeks, map_points)
+    week, rng = _resolve_week(con, week)
+    start, end = week_bounds(week)
+    weeks = [shift_week(week, i - n_weeks + 1) for i in range(n_weeks)]
+    has_map = has_rows(con, "text_map")
     view = load_scores(con, start, end)
+    ctx = Context(
+        con=con,
+        view=view,
+        flag_table=_FLAG,
+        week=week,
+        start=start,
+        end=end,
+        prev_start=week_bounds(weeks[-2])[0],
+        lo=week_bounds(weeks[0])[0],
+        store_first=rng[0],
+        has_map=has_map,
+        redact=redact,
+        max_items=max_items,
+    )
     con.register(_FLAG, view.flagged_table())
     try:
-        ctx = Context(
-            con=con,
-            view=view,
-            flag_table=_FLAG,
-            week=week,
-            start=start,
-            end=end,
-            prev_start=prev_start,
-            lo=lo,
-            store_first=rng[0],
-            has_map=has_map,
-            redact=redact,
-            max_items=max_items,
-        )
-        totals = _weekly_totals(con, weeks, lo, end)
-        groups = group_sec.groups_section(ctx)
-        clusters = sections.clusters_section(ctx)
-        label_ids = [c["cluster_id"] for c in clusters["new"]]
-        data: dict[str, Any] = {
-            "schema": REPORT_SCHEMA,
-            "week": week,
-            "week_start": start.date().isoformat(),
-            "week_end": (end - dt.timedelta(days=1)).date().isoformat(),
-            "previous_week": weeks[-2],
-            "weeks": weeks,
-            "generated_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
-            "store_range": [rng[0].isoformat(), rng[1].isoformat()],
-            "redacted": bool(redact),
-            "headline": _headline(totals, week, weeks[-2]),
-            "weekly_totals": [totals[w] for w in weeks],
-            "areas": _areas(con, weeks, lo, end, has_map),
-            "map": sections.map_section(ctx, map_points, label_ids),
-            "clusters": clusters,
-            "groups": groups,
-            "accounts": sections.accounts_section(ctx),
-            "method": _method(con, method, view),
-            "notes": [],
-        }
+        body = _sections(ctx, weeks, map_points, method, taxonomy or default_taxonomy())
     finally:
         con.unregister(_FLAG)
-    if not view.has_accounts:
-        data["notes"].append(
-            "No score tables in the store: run `promptcov score` to flag accounts and groups."
-        )
-    if not has_map:
-        data["notes"].append("No text_map table: run `promptcov map` to assign capability areas.")
+    data: dict[str, Any] = {
+        "schema": REPORT_SCHEMA,
+        "week": week,
+        "week_start": start.date().isoformat(),
+        "week_end": (end - dt.timedelta(days=1)).date().isoformat(),
+        "previous_week": weeks[-2],
+        "weeks": weeks,
+        "generated_at": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "store_range": [rng[0].isoformat(), rng[1].isoformat()],
+        "redacted": bool(redact),
+        **body,
+        "notes": _notes(view, has_map),
+    }
     data["summary"] = summary_text(data)
     logger.info("report data for %s: %d requests", week, data["headline"]["requests"]["value"])
     return data

@@ -21,6 +21,7 @@ from typing import Any
 
 from promptcov.reports._context import Context
 from promptcov.reports._store import table_columns
+from promptcov.reports.examples import N_EXAMPLES, pick_examples
 
 __all__ = ["groups_section", "PIVOT_DAYS"]
 
@@ -118,16 +119,22 @@ def _templates(ctx: Context) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _examples(ctx: Context) -> dict[str, list[str]]:
+def _example_candidates(ctx: Context) -> dict[str, list[tuple[str | None, str | None, str, int]]]:
+    """group -> ``(template_id, area, prompt, requests)`` this week, the top few per (template, area)."""
+    tpl = "m.template_id" if ctx.has_map else "NULL"
+    cap = "coalesce(m.capability, 'unmapped')" if ctx.has_map else "'unmapped'"
+    join = "LEFT JOIN text_map m ON m.text_id = r.text_id" if ctx.has_map else ""
     rows = ctx.con.execute(
-        f"""SELECT g.group_id, t.prompt FROM requests r JOIN {_MEM} g ON g.account_id = r.account_id
-            JOIN texts t ON t.text_id = r.text_id WHERE r.ts >= ? AND r.ts < ?
-            GROUP BY 1, 2 QUALIFY row_number() OVER (PARTITION BY g.group_id ORDER BY count(*) DESC, t.prompt) <= 3""",
+        f"""SELECT g.group_id, {tpl} AS tpl, {cap} AS area, t.prompt, count(*) AS n FROM requests r
+            JOIN {_MEM} g ON g.account_id = r.account_id JOIN texts t ON t.text_id = r.text_id {join}
+            WHERE r.ts >= ? AND r.ts < ? AND t.prompt IS NOT NULL GROUP BY 1, 2, 3, 4
+            QUALIFY row_number() OVER (PARTITION BY g.group_id, tpl, area ORDER BY count(*) DESC, t.prompt)
+                    <= {2 * N_EXAMPLES}""",
         ctx.week_params(),
     ).fetchall()
-    out: dict[str, list[str]] = {}
-    for g, p in rows:
-        out.setdefault(g, []).append(p)
+    out: dict[str, list[tuple[str | None, str | None, str, int]]] = {}
+    for g, t, a, p, n in rows:
+        out.setdefault(g, []).append((t, a, p, int(n)))
     return out
 
 
@@ -164,6 +171,69 @@ def _pivots(ctx: Context) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
+def _link_evidence(ctx: Context, glinks: dict[str, dict[str, int]] | None, ev: dict[str, Any]) -> dict[str, Any]:
+    """Links by type (most first), up to two shared values per type, and where they came from."""
+    if glinks:
+        link_types = {ctx.text(t, 30): sum(d.values()) for t, d in glinks.items()}
+        details = {
+            ctx.text(t, 30): [ctx.text(k, 60) for k, _ in sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:2] if k]
+            for t, d in glinks.items()
+        }
+        source = "links"
+    else:
+        raw = ev.get("link_types", {}) if isinstance(ev.get("link_types"), dict) else {}
+        link_types = {ctx.text(t, 30): int(n) for t, n in raw.items() if isinstance(n, int | float)}
+        details, source = {}, "evidence" if link_types else None
+    return {
+        "link_types": dict(sorted(link_types.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "link_details": details,
+        "link_source": source,
+    }
+
+
+def _group_item(ctx: Context, gid: str, found: dict[str, dict], days: list[str]) -> dict[str, Any]:
+    """One flagged group's card data: volume, areas, evidence, templates, timeline, examples, pivots."""
+    view = ctx.view
+    r, ev = view.groups[gid], view.groups[gid]["evidence"]
+    tl = found["timelines"].get(gid, {})
+    week_days, prev_days = set(days[-7:]), set(days[-14:-7])
+    cur = sum(n for d, n in tl.items() if d in week_days)
+    prev = sum(n for d, n in tl.items() if d in prev_days)
+    first, last, active = found["seen"].get(gid, (None, None, 0))
+    first_seen = _day(r.get("first_seen")) or _day(first)
+    members = view.members.get(gid, [])
+    evidence_examples = [e for e in ev.get("examples", []) if isinstance(e, str)]
+    examples = pick_examples(evidence_examples, found["examples"].get(gid, []), N_EXAMPLES, show=ctx.text)
+    piv_found = found["pivots"].get(gid, [])
+    return {
+        "group_id": ctx.text(gid, 60),
+        "score": float(r.get("score") or 0.0),
+        "n_accounts": int(r.get("n_accounts") or len(members)),
+        "active_accounts_week": active,
+        "members_sample": [ctx.text(m, 60) for m in members[:5]],
+        "n_requests": int(r.get("n_requests") or 0),
+        "requests_week": cur,
+        "requests_previous": prev,
+        "capabilities": [ctx.text(c, 40) for c in r["capabilities"]],
+        "areas_week": [
+            {"area": ctx.text(a, 60), "requests": n, "accounts": k, "share": n / cur if cur else 0.0}
+            for a, n, k in found["areas"].get(gid, [])[:5]
+        ],
+        "reasons": ctx.text(r.get("reasons")),
+        **_link_evidence(ctx, found["links"].get(gid), ev),
+        "templates": [
+            dict(t, share=t["requests"] / cur if cur else 0.0) for t in found["templates"].get(gid, [])
+        ],
+        "first_seen": first_seen,
+        "last_seen": _day(r.get("last_seen")) or _day(last),
+        "new_this_week": bool(first_seen and first_seen >= days[-7] and ctx.store_first < ctx.start),
+        "timeline": [[d, tl.get(d, 0)] for d in days],
+        "examples": examples,
+        "pivots": [ctx.text(p) for p in ev.get("pivots", []) if isinstance(p, str)] + [p["text"] for p in piv_found],
+        "pivot_models": [{k: v for k, v in p.items() if k != "text"} for p in piv_found],
+    }
+
+
 def groups_section(ctx: Context) -> dict[str, Any]:
     """The flagged groups, most active this week first, each with its evidence (see module doc)."""
     view = ctx.view
@@ -173,71 +243,19 @@ def groups_section(ctx: Context) -> dict[str, Any]:
     flagged = [g for g, r in view.groups.items() if r["flagged"]]
     ctx.con.register(_MEM, view.member_table(flagged))
     try:
-        timelines, areas, seen = _timelines(ctx), _areas(ctx), _seen(ctx)
-        links, templates, examples, pivots = _links(ctx), _templates(ctx), _examples(ctx), _pivots(ctx)
+        found = {
+            "timelines": _timelines(ctx),
+            "areas": _areas(ctx),
+            "seen": _seen(ctx),
+            "links": _links(ctx),
+            "templates": _templates(ctx),
+            "examples": _example_candidates(ctx),
+            "pivots": _pivots(ctx),
+        }
     finally:
         ctx.con.unregister(_MEM)
     days = [(ctx.lo + dt.timedelta(days=i)).date().isoformat() for i in range((ctx.end - ctx.lo).days)]
-    week_days = set(days[-7:])
-    prev_days = set(days[-14:-7])
-    items = []
-    for gid in flagged:
-        r, ev = view.groups[gid], view.groups[gid]["evidence"]
-        tl = timelines.get(gid, {})
-        cur = sum(n for d, n in tl.items() if d in week_days)
-        prev = sum(n for d, n in tl.items() if d in prev_days)
-        first, last, active = seen.get(gid, (None, None, 0))
-        first_seen = _day(r.get("first_seen")) or _day(first)
-        members = view.members.get(gid, [])
-        glinks = links.get(gid)
-        if glinks:
-            link_types = {t: sum(d.values()) for t, d in glinks.items()}
-            details = {
-                t: [ctx.text(k, 60) for k, _ in sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[:2] if k]
-                for t, d in glinks.items()
-            }
-            link_source = "links"
-        else:
-            raw = ev.get("link_types", {}) if isinstance(ev.get("link_types"), dict) else {}
-            link_types = {ctx.text(t, 30): int(n) for t, n in raw.items() if isinstance(n, int | float)}
-            details, link_source = {}, "evidence" if link_types else None
-        ex = [e for e in ev.get("examples", []) if isinstance(e, str)][:3] or examples.get(gid, [])
-        piv_found = pivots.get(gid, [])
-        piv = [ctx.text(p) for p in ev.get("pivots", []) if isinstance(p, str)] + [
-            p["text"] for p in piv_found
-        ]
-        g_areas = areas.get(gid, [])
-        items.append(
-            {
-                "group_id": ctx.text(gid, 60),
-                "score": float(r.get("score") or 0.0),
-                "n_accounts": int(r.get("n_accounts") or len(members)),
-                "active_accounts_week": active,
-                "members_sample": [ctx.text(m, 60) for m in members[:5]],
-                "n_requests": int(r.get("n_requests") or 0),
-                "requests_week": cur,
-                "requests_previous": prev,
-                "capabilities": [ctx.text(c, 40) for c in r["capabilities"]],
-                "areas_week": [
-                    {"area": a, "requests": n, "accounts": k, "share": n / cur if cur else 0.0}
-                    for a, n, k in g_areas[:5]
-                ],
-                "reasons": ctx.text(r.get("reasons")),
-                "link_types": dict(sorted(link_types.items(), key=lambda kv: (-kv[1], kv[0]))),
-                "link_details": details,
-                "link_source": link_source,
-                "templates": [
-                    dict(t, share=t["requests"] / cur if cur else 0.0) for t in templates.get(gid, [])
-                ],
-                "first_seen": first_seen,
-                "last_seen": _day(r.get("last_seen")) or _day(last),
-                "new_this_week": bool(first_seen and first_seen >= days[-7] and ctx.store_first < ctx.start),
-                "timeline": [[d, tl.get(d, 0)] for d in days],
-                "examples": [ctx.text(e) for e in ex],
-                "pivots": piv,
-                "pivot_models": [{k: v for k, v in p.items() if k != "text"} for p in piv_found],
-            }
-        )
+    items = [_group_item(ctx, gid, found, days) for gid in flagged]
     items.sort(key=lambda g: (-g["requests_week"], -g["score"], g["group_id"]))
     active_items = [g for g in items if g["requests_week"] > 0]
     return {

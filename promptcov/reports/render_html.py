@@ -13,6 +13,7 @@ from typing import Any
 
 from promptcov.reports import charts
 from promptcov.reports._html_parts import CSS, delta, fmt_day_range, pct_bar
+from promptcov.reports.redact import REDACTED_KINDS
 from promptcov.reports.redact import esc_html as e
 from promptcov.reports.summary import fmt_int, fmt_pct, join_words
 
@@ -52,7 +53,8 @@ def _areas(data: dict[str, Any], colors: dict[str, str]) -> str:
         '<section id="areas"><h2>Capability areas</h2>',
         f'<p class="lead">Requests per area over the last {len(a["weeks"])} ISO weeks. Rows marked '
         f'<span class="badge hot">under pressure</span> get at least {fmt_pct(a["pressure_threshold"])} of '
-        "this week's requests from flagged accounts or flagged groups.</p>",
+        "this week's requests from flagged accounts or flagged groups; <span class=\"hv\">high-value</span> "
+        "marks the areas the taxonomy lists as targets of distillation campaigns.</p>",
     ]
     out.append(f'<div class="fig">{charts.stacked_bars(a["weeks"], series, colors)}</div>')
     head = "".join(f'<th class="num">{e(w[5:])}</th>' for w in a["weeks"])
@@ -69,6 +71,7 @@ def _areas(data: dict[str, Any], colors: dict[str, str]) -> str:
             "change_pct": r["change_pct"],
         }
         badge = ' <span class="badge hot">under pressure</span>' if r["under_pressure"] else ""
+        badge += ' <span class="hv" title="a high-value area in the taxonomy">high-value</span>' if r.get("high_value") else ""
         groups = ", ".join(f"{e(g['group_id'])} ({fmt_int(g['requests'])})" for g in r["groups"][:3])
         sw = f'<span class="sw" style="background:{colors[r["area"]]}"></span>'
         out.append(
@@ -82,8 +85,8 @@ def _areas(data: dict[str, Any], colors: dict[str, str]) -> str:
     return "".join(out)
 
 
-def _group(g: dict[str, Any]) -> str:
-    new = ' <span class="badge hot">new this week</span>' if g["new_this_week"] else ""
+def _group_facts(g: dict[str, Any]) -> str:
+    """The facts list of a group card: members, volume, areas, dates, timeline, reasons."""
     fig = {
         "value": g["requests_week"],
         "previous": g["requests_previous"],
@@ -94,6 +97,25 @@ def _group(g: dict[str, Any]) -> str:
     more = g["n_accounts"] - len(g["members_sample"])
     members += f" and {fmt_int(more)} more" if more > 0 else ""
     areas = join_words([f"{e(x['area'])} {fmt_pct(x['share'])}" for x in g["areas_week"]]) or "none this week"
+    days = [d for d, _ in g["timeline"]]
+    spark = charts.sparkline([n for _, n in g["timeline"]], days, width=300)
+    window = (
+        f' <span class="muted">({fmt_int(g["n_requests"])} in the score window)</span>' if g["n_requests"] else ""
+    )
+    return (
+        f'<dl class="facts"><dt>Members</dt><dd>{fmt_int(g["n_accounts"])} accounts '
+        f"({fmt_int(g['active_accounts_week'])} active this week): {members}</dd>"
+        f"<dt>Requests this week</dt><dd>{fmt_int(g['requests_week'])} {delta(fig, True)}{window}</dd>"
+        f"<dt>Areas this week</dt><dd>{areas}</dd>"
+        f"<dt>Active</dt><dd>since {e(g['first_seen'] or 'unknown')}, last seen {e(g['last_seen'] or 'unknown')}</dd>"
+        f'<dt>Daily requests</dt><dd>{spark} <span class="muted">{e(days[0] if days else "")} → '
+        f"{e(days[-1] if days else '')}, this week shaded</span></dd>"
+        f"<dt>Why flagged</dt><dd>{e(g['reasons']) or '<span class=muted>n/a</span>'}</dd></dl>"
+    )
+
+
+def _group_evidence(g: dict[str, Any]) -> str:
+    """Link evidence and templates side by side (stacked on a narrow page), each at least 340 px wide."""
     links = "".join(
         f"<tr><td>{e(t)}</td><td class='num'>{fmt_int(n)}</td>"
         f"<td>{', '.join(f'<code>{e(d)}</code>' for d in g['link_details'].get(t, []))}</td></tr>"
@@ -109,32 +131,26 @@ def _group(g: dict[str, Any]) -> str:
     )
     tpl = "".join(
         f"<li><code>{e(t['template_id'])}</code> {fmt_pct(t['share'])} of this week's requests"
-        f"{' (a popular public prompt)' if t['popular'] else ''}{': <q>' + e(t['skeleton']) + '</q>' if t['skeleton'] else ''}</li>"
+        f"{' (a popular public prompt)' if t['popular'] else ''}"
+        f"{': <q>' + e(t['skeleton']) + '</q>' if t['skeleton'] else ''}</li>"
         for t in g["templates"]
     )
+    tpl_html = f"<ul class='tpl'>{tpl}</ul>" if tpl else "<p class=muted>no shared template</p>"
+    return (
+        f'<div class="ev"><div class="links"><h4>Link evidence</h4>{link_html}</div>'
+        f'<div class="templates"><h4>Templates</h4>{tpl_html}</div></div>'
+    )
+
+
+def _group(g: dict[str, Any]) -> str:
+    new = ' <span class="badge hot">new this week</span>' if g["new_this_week"] else ""
     examples = "".join(f"<li><code class='prompt'>{e(x)}</code></li>" for x in g["examples"])
     pivots = "".join(f"<li>{e(p)}</li>" for p in g["pivots"])
-    days = [d for d, _ in g["timeline"]]
-    spark = charts.sparkline([n for _, n in g["timeline"]], days, width=300)
     return (
         f'<article class="group"><h3><code>{e(g["group_id"])}</code>{new} '
         f'<span class="score">score {g["score"]:.2f}</span></h3>'
-        f'<dl class="facts"><dt>Members</dt><dd>{fmt_int(g["n_accounts"])} accounts '
-        f"({fmt_int(g['active_accounts_week'])} active this week): {members}</dd>"
-        f"<dt>Requests this week</dt><dd>{fmt_int(g['requests_week'])} {delta(fig, True)} "
-        + (
-            f'<span class="muted">({fmt_int(g["n_requests"])} in the score window)</span>'
-            if g["n_requests"]
-            else ""
-        )
-        + "</dd>"
-        f"<dt>Areas this week</dt><dd>{areas}</dd>"
-        f"<dt>Active</dt><dd>since {e(g['first_seen'] or 'unknown')}, last seen {e(g['last_seen'] or 'unknown')}</dd>"
-        f'<dt>Daily requests</dt><dd>{spark} <span class="muted">{e(days[0] if days else "")} → '
-        f"{e(days[-1] if days else '')}, this week shaded</span></dd>"
-        f"<dt>Why flagged</dt><dd>{e(g['reasons']) or '<span class=muted>n/a</span>'}</dd></dl>"
-        f'<div class="ev"><div><h4>Link evidence</h4>{link_html}</div>'
-        f"<div><h4>Templates</h4>{f'<ul>{tpl}</ul>' if tpl else '<p class=muted>no shared template</p>'}</div></div>"
+        + _group_facts(g)
+        + _group_evidence(g)
         + (f"<h4>Pivot to a new model</h4><ul>{pivots}</ul>" if pivots else "")
         + (f"<h4>Example prompts</h4><ul class='ex'>{examples}</ul>" if examples else "")
         + "</article>"
@@ -277,8 +293,9 @@ def _method(data: dict[str, Any]) -> str:
         f"accounts send {fmt_pct(m.get('top5_threshold'))} or more of its weekly requests."
     )
     items.append(
-        "Prompt text is attacker-controlled: it is shown escaped, clipped to 240 characters and "
-        + ("with e-mails, phone numbers, keys and tokens redacted." if data["redacted"] else "NOT redacted.")
+        "Prompt text is attacker-controlled: it is shown escaped, clipped to 240 characters, with "
+        "bidirectional-override characters made visible, and "
+        + (f"with {REDACTED_KINDS} redacted." if data["redacted"] else "NOT redacted.")
     )
     items.extend(e(n) for n in data.get("notes", []))
     return (
@@ -291,7 +308,7 @@ def _method(data: dict[str, Any]) -> str:
 def render_html(data: dict[str, Any]) -> str:
     """The full HTML page for a report data dict from :func:`promptcov.reports.data.build_report_data`."""
     all_areas = [r["area"] for r in data["areas"]["rows"]] + list(data["map"].get("areas", []))
-    colors = charts.area_colors(list(dict.fromkeys(all_areas)))
+    colors = charts.area_colors(list(dict.fromkeys(all_areas)), (data.get("taxonomy") or {}).get("areas", ()))
     week = e(data["week"])
     nav = "".join(
         f'<a href="#{k}">{v}</a>'

@@ -69,6 +69,8 @@ def map_section(ctx: Context, limit: int, label_clusters: list[int] | None = Non
     rows, scope = query(True), "week"
     if not rows:
         rows, scope = query(False), "store"
+    names = {a: ctx.text(a, 60) for a in {r[2] for r in rows}}  # area names come from the store too
+    rows = [(x, y, names[a], f) for x, y, a, f in rows]
     counts: dict[str, int] = {}
     for _x, _y, area, _f in rows:
         counts[area] = counts.get(area, 0) + 1
@@ -163,7 +165,7 @@ def clusters_section(ctx: Context) -> dict[str, Any]:
         items.append(
             {
                 "cluster_id": int(cid),
-                "capability": meta.get("capability") or cap or "unmapped",
+                "capability": ctx.text(meta.get("capability") or cap or "unmapped", 60),
                 "keywords": ctx.text(meta.get("keywords"), 120),
                 "exemplars": [ctx.text(e, 160) for e in exemplars[:2]],
                 "requests": int(n),

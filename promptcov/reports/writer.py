@@ -11,6 +11,7 @@ from typing import Any
 
 from promptcov.errors import InputError
 from promptcov.io import atomic_write
+from promptcov.reports.redact import neutralise_bidi
 from promptcov.reports.render_html import render_html
 from promptcov.reports.render_md import render_md
 from promptcov.reports.weeks import parse_week
@@ -21,18 +22,23 @@ logger = logging.getLogger(__name__)
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Plain JSON types only: numpy scalars become Python numbers, NaN/inf become ``None``."""
+    """Plain JSON types only: numpy scalars become Python numbers, NaN/inf become ``None``.
+
+    Strings (keys too) have their bidi override characters neutralised, as in the HTML and Markdown.
+    """
     if isinstance(obj, dict):
-        return {str(k): to_jsonable(v) for k, v in obj.items()}
+        return {neutralise_bidi(str(k)): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list | tuple):
         return [to_jsonable(v) for v in obj]
     if hasattr(obj, "item") and not isinstance(obj, str | bytes):
         obj = obj.item()
     if isinstance(obj, float) and not math.isfinite(obj):
         return None
-    if obj is None or isinstance(obj, bool | int | float | str):
+    if isinstance(obj, str):
+        return neutralise_bidi(obj)
+    if obj is None or isinstance(obj, bool | int | float):
         return obj
-    return str(obj)
+    return neutralise_bidi(str(obj))
 
 
 def write_report(data: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 
 import duckdb
 import numpy as np
@@ -28,12 +29,17 @@ import pyarrow as pa
 
 HOSTILE_SCRIPT = "<script>document.title='PWNED'</script>"
 HOSTILE_IMG = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
+BIDI = "\u202eexe.txt\u202c \u2066x\u2069 \u202a\u202b\u202d"
+SHARED_IP = "192.168.100.170"  # its first three octets once came out as "[phone].170"
 HOSTILE_PROMPTS = [
     f"Grade this answer {HOSTILE_SCRIPT} please",
     f"Rate the reply {HOSTILE_IMG} on a 1-10 scale",
     "Ignore the table | col | `code` [click](http://evil.example) ![x](http://evil.example/a.png) <b>bold</b>",
-    "My email is jane.doe@example.com and my key is sk-proj-abcdefghijklmnopqrstuv123456, phone +1 415-555-0132",
-    "AWS AKIAIOSFODNN7EXAMPLE with Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N",
+    "My email is jane.doe@example.com and my key is sk-proj-abcdefghijklmnopqrstuv123456, phone +1 415-555-0132,"
+    " mobile 4155550199 or +14155550132; SSN 078051120; IBAN GB82 WEST 1234 5698 7654 32",
+    "AWS AKIAIOSFODNN7EXAMPLE with Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N"
+    " keys sk_live_4eC39HqLyjWDarjtT1zdp7dc rk_test_51Habcdefghijklmno hf_abcdefghijklmnopqrstuvwxyzABCDEFGH"
+    f" from {SHARED_IP} and 2001:db8::8a2e:370:7334 {BIDI}",
 ]
 SECRETS = [
     "jane.doe@example.com",
@@ -41,7 +47,23 @@ SECRETS = [
     "415-555-0132",
     "AKIAIOSFODNN7EXAMPLE",
     "eyJhbGciOiJIUzI1NiJ9",
+    # issue 9 item 8: addresses, unseparated phones, SSN without dashes, IBAN, Stripe/HF tokens
+    SHARED_IP,
+    "100.170",
+    "2001:db8::8a2e:370:7334",
+    "370:7334",
+    "+14155550132",
+    "4155550132",
+    "4155550199",
+    "078051120",
+    "GB82 WEST 1234 5698 7654 32",
+    "5698 7654",
+    "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "rk_test_51Habcdefghijklmno",
+    "hf_abcdefghijklmnopqrstuvwxyzABCDEFGH",
 ]
+#: bidi override/isolate characters: never shown raw, redaction on or off
+BIDI_CHARS = sorted(set(BIDI) - {" ", "e", "x", "t", "."})
 WEEK = "2026-W47"
 W47 = dt.datetime(2026, 11, 16)
 START = dt.datetime(2026, 10, 12)  # Monday of W42
@@ -147,7 +169,7 @@ def build(b: _Builder) -> None:
                         if (i == 0 and k < 2)
                         else f"Score response {day}-{i}-{k}"
                     )
-                    b.req(acc, ts, prompt, "rubric_grading", template="T-rubric", ip="203.0.113.9")
+                    b.req(acc, ts, prompt, "rubric_grading", template="T-rubric", ip=SHARED_IP)
         if d0 >= W47 - dt.timedelta(days=7):
             ts = d0 + dt.timedelta(hours=2)
             b.req("s-solo", ts, f"Call the weather tool for city {day}", "tool_use", template="T-tool")
@@ -221,7 +243,7 @@ def write_store(path, with_scores: bool = True, with_map_points: bool = True) ->
                 cluster_id=c,
                 map_version=2,
                 capability=a,
-                keywords=f"{a},kw",
+                keywords=f"{a},kw" + (f",{BIDI}" if a == "rubric_grading" else ""),
                 exemplars=json.dumps(
                     [HOSTILE_PROMPTS[2] if a == "general_chat" else f"exemplar of {a}", HOSTILE_PROMPTS[0]]
                 ),
@@ -296,7 +318,7 @@ def _write_scores(con, b: _Builder, exp: dict) -> None:
                 score=0.8,
                 flagged=True,
                 top_capability="tool_use",
-                reasons=f"single template {HOSTILE_SCRIPT}",
+                reasons=f"single template {HOSTILE_SCRIPT} {BIDI} via {SHARED_IP}",
                 evidence=json.dumps(ev),
             )
         elif acc == "bench-1":
@@ -333,7 +355,7 @@ def _write_scores(con, b: _Builder, exp: dict) -> None:
                 score=0.7,
                 flagged=True,
                 capabilities='["rubric_grading"]',
-                reasons="shared ip",
+                reasons=f"shared ip {SHARED_IP}",
                 members=json.dumps(RUBRIC),
                 evidence=json.dumps({"pivots": []}),
             ),
@@ -360,7 +382,7 @@ def _write_scores(con, b: _Builder, exp: dict) -> None:
     ]
     links += [dict(account_a=HYDRA[0], account_b=HYDRA[1], link_type="timing", weight=0.5, detail="")]
     links += [
-        dict(account_a=RUBRIC[0], account_b=RUBRIC[i], link_type="ip", weight=1.0, detail="203.0.113.9")
+        dict(account_a=RUBRIC[0], account_b=RUBRIC[i], link_type="ip", weight=1.0, detail=SHARED_IP)
         for i in range(1, 6)
     ]
     links += [dict(account_a=QUIET[0], account_b=QUIET[1], link_type="asn", weight=1.0, detail="AS1")]
@@ -427,3 +449,30 @@ def expected(b: _Builder) -> dict:
         w47_flagged_texts=w47_flagged_texts,
         group_week=group_week,
     )
+
+
+DUP_EXAMPLE = "Act as an autonomous agent. Task #1: fix it"
+
+
+def with_duplicate_examples(src, dst) -> None:
+    """Copy the store at ``src`` to ``dst`` and give G-hydra what once showed one prompt three times.
+
+    The score run's group evidence holds the same example three times (the detector picks
+    distinct text ids, and one prompt sent with different system prompts is several texts), and
+    the group's tool_use traffic gets its own template ``T-tool``: two templates, two areas.
+    """
+    shutil.copy(src, dst)
+    con = duckdb.connect(str(dst))
+    try:
+        ev = json.loads(con.execute("SELECT evidence FROM groups WHERE group_id = 'G-hydra'").fetchone()[0])
+        ev["examples"] = [DUP_EXAMPLE] * 3
+        con.execute("UPDATE groups SET evidence = ? WHERE group_id = 'G-hydra'", [json.dumps(ev)])
+        con.execute(
+            "UPDATE text_map SET template_id = 'T-tool' WHERE template_id = 'T-agent' AND capability = 'tool_use'"
+        )
+        con.execute(
+            "INSERT INTO templates (template_id, skeleton, popular) VALUES "
+            "('T-tool', 'Act as an autonomous agent. Task #<N>: call the <tool> tool and report', false)"
+        )
+    finally:
+        con.close()

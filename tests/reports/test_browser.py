@@ -9,6 +9,9 @@ nothing.
 
 from __future__ import annotations
 
+import copy
+import html
+import json
 import os
 import re
 import shutil
@@ -19,7 +22,9 @@ import duckdb
 import pytest
 
 from promptcov.reports import build_report_data, write_report
-from tests.reports.report_store import HOSTILE_IMG, HOSTILE_SCRIPT, WEEK
+from promptcov.reports.examples import normalise_text
+from promptcov.reports.render_html import CSP, render_html
+from tests.reports.report_store import HOSTILE_IMG, HOSTILE_SCRIPT, WEEK, with_duplicate_examples
 
 FLAGS = [
     "--headless",
@@ -118,3 +123,82 @@ def test_screenshot_is_not_blank(report, tmp_path):
     # the top of the page (title, summary, cards) is drawn, not an empty band
     top = img.crop((0, 0, 1280, 600)).resize((320, 150)).getcolors(maxcolors=1 << 20)
     assert top is not None and len(top) > 30
+
+
+# Measures the rendered group cards and writes the figures into the DOM, where --dump-dom reads them.
+# The report itself forbids scripts (CSP); the measured copy only adds this script and allows it.
+_MEASURE = """<script>
+const out = {vw: window.innerWidth, cards: []};
+document.querySelectorAll('article.group').forEach(a => {
+  const col = name => [...a.querySelectorAll('.ev h4')].find(h => h.textContent.trim().toLowerCase() === name);
+  const box = h => h ? h.parentElement.getBoundingClientRect() : null;
+  const t = box(col('templates')), l = box(col('link evidence'));
+  out.cards.push({templates: t && Math.round(t.width), links: l && Math.round(l.width),
+                  stacked: !!(t && l && t.top >= l.bottom),
+                  examples: [...a.querySelectorAll('ul.ex li')].map(li => li.textContent)});
+});
+document.body.setAttribute('data-measure', JSON.stringify(out));
+</script>"""
+
+
+@pytest.fixture(scope="module")
+def wide_data(store_db, tmp_path_factory):
+    """The report of a store whose evidence repeats one example, with long shared values on the
+    first card: what squeezed the templates column into a strip of one or two words per line."""
+    path = tmp_path_factory.mktemp("dups") / "catalog.duckdb"
+    with_duplicate_examples(store_db[0], path)
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        data = build_report_data(con, week=WEEK)
+    finally:
+        con.close()
+    data = copy.deepcopy(data)
+    g = data["groups"]["items"][0]
+    g["link_types"] = {"near_duplicate": 340, **g["link_types"], "ip": 7}
+    g["link_details"] = {
+        "near_duplicate": [
+            "Act as an autonomous agent and fix the failing build of the",
+            "Please act as an autonomous coding agent with shell access and",
+        ],
+        "template": ["T-agent-with-a-rather-long-template-identifier-0001"],
+        "payment": ["pm_shared_1_abcdefghijklmnopqrstuvwxyz"],
+        "ip": ["[ip]", "[ip]"],
+    }
+    return data
+
+
+def _measure(tmp: Path, data: dict, width: int) -> dict:
+    page = render_html(data)
+    page = page.replace(CSP, CSP.replace("default-src 'none'", "default-src 'none'; script-src 'unsafe-inline'"))
+    path = tmp / f"measure-{width}.html"
+    path.write_text(page.replace("</body>", _MEASURE + "</body>"), encoding="utf-8")
+    res = _run(tmp, f"measure-{width}", path.as_uri(), "--dump-dom", f"--window-size={width},3000")
+    assert res.returncode == 0, res.stderr[-2000:]
+    m = re.search(r'data-measure="([^"]*)"', res.stdout)
+    assert m, "the measuring script did not run"
+    return json.loads(html.unescape(m.group(1)))
+
+
+def test_group_cards_give_the_templates_room(wide_data, tmp_path):
+    """At 1280 px the templates column sits beside the evidence table at >= 250 px (it was 107 px);
+    on a narrow page the two stack, each at full width."""
+    wide = _measure(tmp_path, wide_data, 1280)
+    assert wide["vw"] == 1280 and len(wide["cards"]) == 2
+    for card in wide["cards"]:
+        assert card["templates"] >= 250 and card["links"] >= 250, card
+        assert not card["stacked"], card
+    narrow = _measure(tmp_path, wide_data, 700)
+    for card in narrow["cards"]:
+        assert card["stacked"] and card["templates"] == card["links"] >= 250, card
+    # the examples the browser shows are distinct in every card
+    for card in wide["cards"]:
+        shown = [normalise_text(x) for x in card["examples"]]
+        assert shown and len(set(shown)) == len(shown), card["examples"]
+    shot = tmp_path / "cards.png"
+    page = tmp_path / "cards.html"
+    page.write_text(render_html(wide_data), encoding="utf-8")
+    res = _run(tmp_path, "cards", page.as_uri(), f"--screenshot={shot}", "--window-size=1280,3000")
+    assert res.returncode == 0 and shot.exists(), res.stderr[-2000:]
+    assert _console(res.stderr) == []
+    if os.environ.get("PROMPTCOV_SCREENSHOT_DIR"):  # keep it for a person to look at
+        shutil.copy(shot, Path(os.environ["PROMPTCOV_SCREENSHOT_DIR"]) / "group_cards_1280.png")

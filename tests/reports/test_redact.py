@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from promptcov.reports.redact import clip, esc_html, esc_md, luhn_ok, redact_pii, safe_text
+from promptcov.reports.redact import (
+    clip,
+    esc_html,
+    esc_md,
+    iban_ok,
+    luhn_ok,
+    neutralise_bidi,
+    redact_pii,
+    safe_text,
+    ssn_ok,
+)
 
 
 @pytest.mark.parametrize(
@@ -105,3 +115,79 @@ def test_esc_md_blocks_markdown_injection():
 )
 def test_esc_md_blocks_line_start_markup(text, want):
     assert esc_md(text) == want
+
+
+# issue 9 item 8: one positive and one near miss per pattern. The near misses are the ordinary
+# text a prompt is full of (versions, timestamps, counts, code) and must come back unchanged.
+@pytest.mark.parametrize(
+    ("text", "secret", "placeholder"),
+    [
+        ("from 198.51.100.7 today", "198.51.100.7", "[ip]"),
+        ("peer 192.168.100.170 joined", "100.170", "[ip]"),  # was "[phone].170"
+        ("addr 2001:db8::8a2e:370:7334 up", "8a2e:370:7334", "[ip]"),
+        ("link-local fe80::1ff:fe23:4567:890a%eth0.", "fe80::1ff", "[ip]"),
+        ("mapped ::ffff:203.0.113.9 ok", "203.0.113.9", "[ip]"),
+        ("E.164 +14155550132 ok", "4155550132", "[phone]"),
+        ("intl 004915112345678 ok", "4915112345678", "[phone]"),
+        ("my phone is 4155550132", "4155550132", "[phone]"),
+        ("call me on 07700900123.", "07700900123", "[phone]"),
+        ("SSN 078051120 on file", "078051120", "[ssn]"),
+        ("social security number: 078 05 1120", "078 05 1120", "[ssn]"),
+        ("ssn 078-05-1120", "078-05-1120", "[ssn]"),
+        ("IBAN DE89 3704 0044 0532 0130 00 thanks", "3704 0044", "[iban]"),
+        ("pay GB82WEST12345698765432 now", "GB82WEST12345698765432", "[iban]"),
+        ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "4eC39HqLyjWDarjtT1zdp7dc", "[api-key]"),
+        ("restricted rk_live_51Habcdefghijklmno", "rk_live_51H", "[api-key]"),
+        ("restricted rk_test_51Habcdefghijklmno", "rk_test_51H", "[api-key]"),
+        ("hub hf_abcdefghijklmnopqrstuvwxyzABCDEFGH", "hf_abcdefghij", "[api-key]"),
+    ],
+)
+def test_redacts_addresses_phones_ids_and_tokens(text, secret, placeholder):
+    out = redact_pii(text)
+    assert secret not in out, out
+    assert placeholder in out, out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "upgrade to version 1.2.3 or v10.0.0.1",  # versions (the "v" one has four parts)
+        "octets 10.20.300.170 are out of range",  # not an address: no "[phone].170" either
+        "at 10:30:00 on 2026-11-16T09:12:44Z",  # times are not IPv6
+        "C++ std::vector and a::b and ::1",  # scope operators, loopback
+        "epoch 1763284364 and 1763284364123 ms",  # timestamps
+        "order 4155550132 shipped",  # a bare 10-digit id without a phone word
+        "count 078051120 rows",  # 9 digits without "SSN"
+        "SSN 000000000 is a placeholder",  # SSN area 000 is never issued
+        "IBAN GB83WEST12345698765432 has a bad check digit",  # fails mod-97
+        "the sk_live_mode flag and rk_test_x",  # too short to be keys
+        "from huggingface_hub import hf_hub_download",  # an hf_ name, not a token
+        "INT_MAX is 2147483647",
+    ],
+)
+def test_near_misses_are_left_alone(text):
+    assert redact_pii(text) == text
+
+
+def test_iban_and_ssn_checks():
+    assert iban_ok("GB82 WEST 1234 5698 7654 32") and iban_ok("DE89370400440532013000")
+    assert not iban_ok("GB82 WEST 1234 5698 7654 33") and not iban_ok("DE89")
+    assert ssn_ok("078", "05", "1120") and not ssn_ok("000", "12", "3456") and not ssn_ok("900", "12", "3456")
+
+
+BIDI = ["\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068", "\u2069"]
+
+
+@pytest.mark.parametrize("ch", BIDI)
+def test_bidi_controls_are_neutralised_everywhere(ch):
+    text = f"invoice{ch}fdp.exe"
+    marker = f"[U+{ord(ch):04X}]"
+    for out in (
+        neutralise_bidi(text),
+        safe_text(text, redact=False),
+        safe_text(text, redact=True),
+        esc_html(text),
+    ):
+        assert ch not in out and marker in out
+    assert ch not in esc_md(text) and "U+" in esc_md(text)
+    assert neutralise_bidi("plain العربية text") == "plain العربية text"  # RTL script itself is fine

@@ -14,7 +14,7 @@ from promptcov.reports import build_report_data, write_report
 from promptcov.reports.render_html import render_html
 from promptcov.reports.render_md import render_md
 from promptcov.reports.writer import to_jsonable
-from tests.reports.report_store import HOSTILE_IMG, HOSTILE_SCRIPT, SECRETS, WEEK
+from tests.reports.report_store import BIDI_CHARS, HOSTILE_IMG, HOSTILE_SCRIPT, SECRETS, SHARED_IP, WEEK
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,31 @@ def test_hostile_prompts_are_shown_as_inert_text(data):
     assert "<script" not in page.lower() and "<img" not in page.lower()  # ...never as markup
     for secret in SECRETS:
         assert secret not in page
+
+
+def test_no_secret_address_or_bidi_control_in_any_output(data, store_db, tmp_path):
+    paths = write_report(data, tmp_path / "out")
+    outputs = {ext: p.read_text(encoding="utf-8") for ext, p in paths.items()}
+    for ext, text in outputs.items():
+        for secret in SECRETS:
+            assert secret not in text, (ext, secret)
+        for ch in BIDI_CHARS:
+            assert ch not in text, (ext, hex(ord(ch)))
+        assert not re.search(r"\[phone\]\.\d", text), ext  # an address prefix masked as a phone
+        for placeholder in ("[ip]", "[phone]", "[ssn]", "[iban]", "[api-key]", "[U+202E]"):
+            shown = placeholder.replace("[", "\\[").replace("]", "\\]") if ext == "md" else placeholder
+            assert shown in text, (ext, placeholder)
+    rubric = next(g for g in data["groups"]["items"] if g["group_id"] == "G-rubric")
+    assert rubric["link_details"]["ip"] == ["[ip]"] and rubric["reasons"] == "shared ip [ip]"  # shared-address lines
+    # --no-redact shows the data, but a display trick never
+    con = duckdb.connect(str(store_db[0]), read_only=True)
+    try:
+        raw = build_report_data(con, week=WEEK, redact=False)
+    finally:
+        con.close()
+    raw_out = [p.read_text(encoding="utf-8") for p in write_report(raw, tmp_path / "raw").values()]
+    assert all(SHARED_IP in t for t in raw_out)
+    assert not [ch for t in raw_out for ch in BIDI_CHARS if ch in t]
 
 
 def test_every_section_is_rendered(data):
