@@ -78,8 +78,9 @@ def _store_path(args) -> Path:
     return args.store if args.store is not None else default_store_path()
 
 
-def _open_store(args, read_only: bool = False) -> Store:
-    return Store(_store_path(args), read_only=read_only)
+def _open_store(args, read_only: bool = False, create: bool = False) -> Store:
+    """Open the ``--store``; only ``create=True`` (ingest, run) may make a new one."""
+    return Store(_store_path(args), read_only=read_only, create=create)
 
 
 def _ingest(args, ui: UI, store: Store, cfg: Config) -> int:
@@ -107,14 +108,15 @@ def _embed(args, ui: UI, store: Store, cfg: Config):
         summary = embed_pending(store, embedder, shard_size=e.shard_size, chars_per_token=e.chars_per_token,
                                 max_seq_length=e.max_seq_length, factory=cfg.index.factory,
                                 large_factory=cfg.index.large_factory,
-                                large_threshold=cfg.index.large_threshold, nprobe=cfg.index.nprobe, progress=cb)
+                                large_threshold=cfg.index.large_threshold, nprobe=cfg.index.nprobe, progress=cb,
+                                checksum_max_bytes=cfg.index.checksum_max_mb * 2**20)
     ui.summary(summary.line())
     return embedder
 
 
 def cmd_ingest(args, ui: UI) -> int:
     cfg = _config(args)
-    with _open_store(args) as store:
+    with _open_store(args, create=True) as store:
         return _ingest(args, ui, store, cfg)
 
 
@@ -201,7 +203,7 @@ def cmd_score(args, ui: UI) -> int:
 
 def cmd_run(args, ui: UI) -> int:
     cfg = _config(args)
-    with _open_store(args) as store:
+    with _open_store(args, create=True) as store:
         rc = _ingest(args, ui, store, cfg)
         embedder = _embed(args, ui, store, cfg)
         _map(args, ui, store, cfg, embedder)
@@ -224,3 +226,15 @@ def cmd_demo(args, ui: UI) -> int:
 
     cfg = _config(args)
     return run_demo(args, ui, cfg, _store_path(args))
+
+
+def cmd_verify(args, ui: UI) -> int:
+    """Full check of the store's vector shards and index; ``--repair`` fixes what it can."""
+    from promptcov.index.verify import verify_store
+
+    cfg = _config(args)
+    with _open_store(args) as store:
+        report = verify_store(store, repair=args.repair, index_cfg=cfg.index)
+    for line in report.lines():
+        ui.summary(line)
+    return 0 if report.healthy else 1
