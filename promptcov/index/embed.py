@@ -146,9 +146,9 @@ def _check_and_sync(store: Store, embedder, summary: EmbedSummary, index_args: t
     """Check every shard's sha256 and forget damaged or missing ones (their texts become pending),
     then load the index, or rebuild it when it is damaged or holds forgotten shards.
 
-    The embed job is the one that repairs, so it reads every shard (about a second per GB of
-    vectors, 1.5 GB per million texts at dimension 384): a bit-flipped shard that a map or score
-    job refused is re-embedded here, never left to loop."""
+    The embed job is the one that repairs, so it reads every shard (sha256 ran at 270 MB/s on the
+    loaded 2-core development machine: about 6 s per million texts at dimension 384, 1.5 GB): a
+    bit-flipped shard that a map or score job refused is re-embedded here, never left to loop."""
     summary.forgotten = len(store.repair_shards(full=True))
     return sync_index(store, embedder.name, embedder.dim, *index_args)
 
