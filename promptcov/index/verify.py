@@ -135,7 +135,7 @@ def _check_index(store: Store, report: VerifyReport) -> None:
     try:
         index = VectorIndex.load(store.index_dir, model=m.get("model"), dim=m.get("dim"), checksum_max_bytes=None)
     except (DamagedStoreError, ManifestMismatchError) as exc:
-        report.index, report.index_detail = "damaged", str(exc).split(";")[0][:200]
+        report.index, report.index_detail = "damaged", str(exc).split(";")[0].removeprefix("index damaged: ")[:200]
         return
     if index.shards != registered or index.ntotal != store.count("embedded"):
         report.index = "stale"
