@@ -72,6 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default ./reports)")
     s.add_argument("--no-redact", action="store_true", help="show personal data in prompts (investigators)")
 
+    s = sub.add_parser("verify", parents=[common], help="check the store's vectors and index byte by byte")
+    s.add_argument("--repair", action="store_true",
+                   help="forget damaged vector shards (embed re-embeds them) and rebuild the index")
+
     s = sub.add_parser("demo", parents=[common], help="simulate a log, run the main job and write a report")
     s.add_argument("--out", type=Path, default=Path("reports/demo"), help="report folder (default reports/demo)")
     s.add_argument("--data", type=Path, default=None, help="real prompt sets to draw from (default: built-in)")

@@ -95,9 +95,10 @@ def _config(args) -> Config:
     return cfg
 
 
-def _open(args, ui: UI) -> Store:
+def _open(args, ui: UI, create: bool = False) -> Store:
+    """Open the ``--store``; only ``create=True`` (ingest, run, demo) may make a new one."""
     ui.store_path = _store_path(args)
-    return Store(ui.store_path)
+    return Store(ui.store_path, create=create)
 
 
 def _strict_exit(args, summary: IngestSummary, store: Store) -> int:
@@ -110,7 +111,7 @@ def _strict_exit(args, summary: IngestSummary, store: Store) -> int:
 
 def cmd_ingest(args, ui: UI) -> int:
     cfg = _config(args)
-    with _open(args, ui) as store:
+    with _open(args, ui, create=True) as store:
         summary = run_ingest(store, cfg, ui, paths=args.logs)
         ui.finished(summary)
         return _strict_exit(args, summary, store)
@@ -152,7 +153,7 @@ def cmd_score(args, ui: UI) -> int:
 
 def cmd_run(args, ui: UI) -> int:
     cfg = _config(args)
-    with _open(args, ui) as store:
+    with _open(args, ui, create=True) as store:
         summary = run_run(store, cfg, ui, paths=args.logs, out=args.out)
         _score_out_line(ui, args.out)
         return _strict_exit(args, summary.steps[0], store)
@@ -167,7 +168,7 @@ def cmd_report(args, ui: UI) -> int:
 
 def cmd_demo(args, ui: UI) -> int:
     cfg = _config(args)
-    with _open(args, ui) as store:
+    with _open(args, ui, create=True) as store:
         summary = run_demo(store, cfg, ui, out_dir=args.out, data_dir=args.data, scale=args.scale)
     for line in summary.lines():
         ui.summary(line)
@@ -208,6 +209,18 @@ def cmd_search(args, ui: UI) -> int:
     return 0
 
 
+def cmd_verify(args, ui: UI) -> int:
+    """Full check of the store's vector shards and index; ``--repair`` fixes what it can."""
+    from promptcov.index.verify import verify_store
+
+    cfg = _config(args)
+    with _open(args, ui) as store:
+        report = verify_store(store, repair=args.repair, index_cfg=cfg.index)
+    for line in report.lines():
+        ui.summary(line)
+    return 0 if report.healthy else 1
+
+
 #: Sub-command name -> function(args, ui) -> exit status.
 COMMANDS = {
     "ingest": cmd_ingest,
@@ -218,4 +231,5 @@ COMMANDS = {
     "search": cmd_search,
     "report": cmd_report,
     "demo": cmd_demo,
+    "verify": cmd_verify,
 }

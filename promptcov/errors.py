@@ -6,7 +6,8 @@ raises these; only :mod:`promptcov.cli` turns them into exit codes.
 
 from __future__ import annotations
 
-__all__ = ["PromptcovError", "InputError", "JobError", "NotFittedError", "ManifestMismatchError"]
+__all__ = ["PromptcovError", "InputError", "JobError", "NotFittedError", "ManifestMismatchError",
+           "DamagedStoreError"]
 
 
 class PromptcovError(Exception):
@@ -27,6 +28,13 @@ class ManifestMismatchError(InputError):
 
 class JobError(PromptcovError, RuntimeError):
     """The job itself failed (exit 1)."""
+
+
+class DamagedStoreError(JobError):
+    """A store file (the FAISS index, a vector shard) is missing, truncated or fails its checksum (exit 1).
+
+    The message says which file and what repairs it (``promptcov embed`` or ``promptcov verify --repair``).
+    """
 
 
 class NotFittedError(PromptcovError, RuntimeError):

@@ -7,6 +7,7 @@ version in place.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import tempfile
@@ -14,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_write", "tmp_path_for", "write_json", "read_json"]
+__all__ = ["atomic_write", "tmp_path_for", "write_json", "read_json", "file_digest"]
 
 
 def _default_mode() -> int:
@@ -58,7 +59,19 @@ def tmp_path_for(path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, _default_mode())  # mkstemp makes 0600; the final file gets the usual umask mode
     return Path(tmp)
+
+
+def file_digest(path: str | os.PathLike, chunk: int = 1 << 20) -> tuple[int, str]:
+    """``(size in bytes, sha256 hex)`` of a file, read in chunks."""
+    h = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+            size += len(block)
+    return size, h.hexdigest()
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:

@@ -8,6 +8,15 @@ The index type comes from a factory string: exact ``IDMap2,Flat`` while the stor
 and the configured large factory (``IDMap2,IVF4096,Flat`` by default, searched with ``nprobe``)
 once it holds more than ``large_threshold`` vectors. IVF needs training, so the switch rebuilds
 the index from the vector shards (streamed, one shard at a time).
+
+A factory that needs training (IVF, PQ) cannot start on a new store: until the store holds
+:func:`min_train_size` vectors (39 per IVF list, FAISS's own floor), the embed job keeps the
+exact ``IDMap2,Flat`` index, then trains the configured one and rebuilds.
+
+Integrity: the manifest records the byte size and sha256 of ``index.faiss``. :meth:`VectorIndex.load`
+checks the size always and the sha256 when the file is at most ``checksum_max_bytes`` (256 MB by
+default; ``None`` checks every byte), so a truncated or bit-flipped index raises
+:class:`~promptcov.errors.DamagedStoreError` instead of a FAISS traceback or wrong hits.
 """
 
 from __future__ import annotations
@@ -19,14 +28,46 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-from promptcov.errors import InputError, ManifestMismatchError
-from promptcov.io import read_json, tmp_path_for, write_json
+from promptcov.errors import DamagedStoreError, InputError, ManifestMismatchError
+from promptcov.io import file_digest, read_json, tmp_path_for, write_json
 
-__all__ = ["VectorIndex", "INDEX_SCHEMA_VERSION"]
+__all__ = ["VectorIndex", "INDEX_SCHEMA_VERSION", "CHECKSUM_MAX_BYTES", "min_train_size", "normalize_factory"]
 
 log = logging.getLogger(__name__)
 
 INDEX_SCHEMA_VERSION = 1
+
+#: Largest ``index.faiss`` whose sha256 is checked on every load (larger: size only; `verify` reads all).
+CHECKSUM_MAX_BYTES = 256 * 2**20
+
+_REPAIR = "run `promptcov verify --repair` or `promptcov embed`"
+
+
+def normalize_factory(factory: str) -> str:
+    """The factory string as stored in manifests: always with the ``IDMap2,`` prefix."""
+    return factory if factory.startswith("IDMap2,") else "IDMap2," + factory
+
+
+def min_train_size(factory: str, dim: int) -> int:
+    """Vectors needed to train ``factory`` (0 when it needs no training).
+
+    IVF wants 39 vectors per list (FAISS warns below that, and fails below one per list); a
+    product quantiser wants 39 per code (256 codes per sub-quantiser).
+    """
+    try:
+        index = faiss.index_factory(int(dim), normalize_factory(factory), faiss.METRIC_INNER_PRODUCT)
+    except RuntimeError as exc:
+        raise InputError(f"bad FAISS factory string {factory!r}: {exc}") from exc
+    if index.is_trained:
+        return 0
+    need = 1
+    try:
+        need = max(need, 39 * int(faiss.extract_index_ivf(index).nlist))
+    except RuntimeError:
+        pass
+    if "PQ" in factory:
+        need = max(need, 39 * 256)
+    return need
 
 
 def _as_f32(x: np.ndarray, dim: int) -> np.ndarray:
@@ -119,18 +160,26 @@ class VectorIndex:
     def save(self, directory: str | Path) -> None:
         """Write ``index.faiss`` then ``manifest.json``, each atomically.
 
-        The manifest is written last, so a crash in between leaves a manifest whose count does
-        not match the index: :meth:`load` notices and the embed job rebuilds from the shards.
+        The manifest (with the file's size and sha256) is written last, so a crash in between
+        leaves a manifest that does not match the index: :meth:`load` raises
+        :class:`~promptcov.errors.DamagedStoreError` and the embed job rebuilds from the shards.
         """
         directory = Path(directory)
         tmp = tmp_path_for(directory / "index.faiss")
         faiss.write_index(self.index, str(tmp))
+        size, sha = file_digest(tmp)
         tmp.replace(directory / "index.faiss")
-        write_json(directory / "manifest.json", self.manifest())
+        write_json(directory / "manifest.json", {**self.manifest(), "bytes": size, "sha256": sha})
 
     @classmethod
-    def load(cls, directory: str | Path, model: str | None = None, dim: int | None = None) -> VectorIndex:
-        """Load and check against the expected ``model`` and ``dim``; a mismatch names both sides."""
+    def load(cls, directory: str | Path, model: str | None = None, dim: int | None = None,
+             checksum_max_bytes: int | None = CHECKSUM_MAX_BYTES) -> VectorIndex:
+        """Load and check against the expected ``model`` and ``dim``; a mismatch names both sides.
+
+        The file's size is checked against the manifest, and its sha256 too when the file is at
+        most ``checksum_max_bytes`` (``None``: always). A missing, truncated, altered or unreadable
+        ``index.faiss`` raises :class:`~promptcov.errors.DamagedStoreError`.
+        """
         directory = Path(directory)
         mpath = directory / "manifest.json"
         if not mpath.exists():
@@ -144,7 +193,7 @@ class VectorIndex:
                 f"{mpath}: index was built with model {m.get('model')!r}, but {model!r} was asked for")
         if dim is not None and m.get("dim") != dim:
             raise ManifestMismatchError(f"{mpath}: index dimension {m.get('dim')} != expected {dim}")
-        index = faiss.read_index(str(directory / "index.faiss"))
+        index = _read_checked(directory / "index.faiss", m, checksum_max_bytes)
         if index.d != m["dim"]:
             raise ManifestMismatchError(f"{mpath}: manifest dimension {m['dim']} != index file dimension {index.d}")
         if index.ntotal != m["count"]:
@@ -163,10 +212,30 @@ class VectorIndex:
         """Build a fresh index from ``(shard, ids, vecs)`` batches; trains first when needed."""
         ix = cls(dim, model, factory, nprobe)
         if not ix.is_trained:
-            if train_sample is None:
-                raise ValueError(f"factory {factory} needs training vectors")
-            ix.train(np.concatenate(list(train_sample)))
+            sample = list(train_sample) if train_sample is not None else []
+            if not sample:
+                raise ValueError(f"factory {factory} needs training vectors and none were given")
+            ix.train(np.concatenate(sample))
         for shard, ids, vecs in shards:
             ix.add(ids, vecs)
             ix.shards.add(int(shard))
         return ix
+
+
+def _read_checked(path: Path, manifest: dict, checksum_max_bytes: int | None):
+    """``faiss.read_index`` after the manifest's size and sha256 checks; damage -> DamagedStoreError."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise DamagedStoreError(f"index damaged: {path} is missing; {_REPAIR}") from None
+    if manifest.get("bytes") is not None and size != manifest["bytes"]:
+        raise DamagedStoreError(f"index damaged: {path} has {size} bytes, its manifest says "
+                                f"{manifest['bytes']}; {_REPAIR}")
+    if manifest.get("sha256") and (checksum_max_bytes is None or size <= checksum_max_bytes):
+        if file_digest(path)[1] != manifest["sha256"]:
+            raise DamagedStoreError(f"index damaged: {path} fails its sha256 checksum; {_REPAIR}")
+    try:
+        return faiss.read_index(str(path))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DamagedStoreError(f"index damaged: {path} cannot be read ({first[:120]}); {_REPAIR}") from exc

@@ -5,7 +5,7 @@ Layout (see docs/DESIGN.md)::
     store.json            manifest: schema version, model and dimension once embedded
     catalog.duckdb        requests, texts, embedded, and the coverage tables
     quarantine/*.jsonl    bad records with source, line and reason
-    vectors/shard-*.npz   embedded texts (ids int64, vecs float32)
+    vectors/shard-*.npz   embedded texts (ids int64, vecs float32); size and sha256 in table ``shards``
     index/                the FAISS index and its manifest
     map/, scores/         coverage artefacts
 
@@ -22,13 +22,14 @@ import contextlib
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from promptcov.errors import InputError, JobError, ManifestMismatchError
+from promptcov.index.shards import SHARDS_DDL, VectorShards
 from promptcov.io import atomic_write, read_json, write_json
 
 __all__ = ["Store", "SCHEMA_VERSION", "default_store_path"]
@@ -77,8 +78,9 @@ def default_store_path() -> Path:
     return Path(os.environ.get("PROMPTCOV_STORE") or "promptcov-store")
 
 
-class Store:
-    """A promptcov store folder. Open it with ``Store(path)``; it is created on first use.
+class Store(VectorShards):
+    """A promptcov store folder. ``Store(path)`` creates it when missing; ``create=False`` (every job
+    but ingest, run and demo) refuses a path that holds no store, so a typo creates nothing.
 
     >>> import tempfile
     >>> s = Store(tempfile.mkdtemp())
@@ -86,15 +88,18 @@ class Store:
     0
     """
 
-    def __init__(self, path: str | os.PathLike, read_only: bool = False):
+    def __init__(self, path: str | os.PathLike, read_only: bool = False, create: bool = True):
         self.path = Path(path)
         self.read_only = read_only
+        self.create = create and not read_only
         self._con = None
         if self.path.exists() and not self.path.is_dir():
             raise InputError(f"--store {self.path}: exists and is not a directory")
-        if read_only and not (self.path / "catalog.duckdb").exists():
-            raise InputError(f"--store {self.path}: no promptcov store here; run `promptcov ingest LOG` first")
-        if not read_only:
+        missing = not self.manifest_path.exists() or (read_only and not (self.path / "catalog.duckdb").exists())
+        if missing and not self.create:
+            raise InputError(f"--store {self.path}: no promptcov store here (check the path; "
+                             f"`promptcov ingest LOG --store {self.path}` creates one)")
+        if self.create:
             self.path.mkdir(parents=True, exist_ok=True)
             if not self.manifest_path.exists():
                 write_json(self.manifest_path, {
@@ -154,10 +159,11 @@ class Store:
             db = self.path / "catalog.duckdb"
             try:
                 self._con = duckdb.connect(str(db), read_only=self.read_only)
-            except duckdb.IOException as exc:
-                raise InputError(f"cannot open {db}: {exc} (is another promptcov job using this store?)") from exc
+            except duckdb.IOException as exc:  # busy (locked by another job) or unreadable: a job failure
+                raise JobError(f"cannot open {db}: {exc} (is another promptcov job using this store?)") from exc
             if not self.read_only:
                 self._con.execute(_DDL).fetchall()
+                self._con.execute(SHARDS_DDL).fetchall()
         return self._con
 
     def close(self) -> None:
@@ -278,28 +284,22 @@ class Store:
         import pyarrow as pa
 
         batch = pa.table({c: [rows[i][c] for i in idx] for c in _BATCH_COLS})
-        con = self.con
         cols = ", ".join(_REQUEST_COLS)
-        con.execute("BEGIN TRANSACTION").fetchall()
+        self.con.register("batch_req", batch)
         try:
-            con.register("batch_req", batch)
-            con.execute(f"INSERT INTO requests ({cols}) SELECT {cols} FROM batch_req").fetchall()
-            con.execute("""
-                INSERT INTO texts SELECT b.text_id, any_value(b.system), any_value(b.prompt), 0
-                FROM batch_req b ANTI JOIN texts x ON b.text_id = x.text_id GROUP BY b.text_id""").fetchall()
-            con.execute("""
-                UPDATE texts SET n_requests = texts.n_requests + c.n
-                FROM (SELECT text_id, count(*) AS n FROM batch_req GROUP BY text_id) c
-                WHERE texts.text_id = c.text_id""").fetchall()
-            con.execute("COMMIT").fetchall()
+            with self.transaction() as con:
+                con.execute(f"INSERT INTO requests ({cols}) SELECT {cols} FROM batch_req").fetchall()
+                con.execute("""
+                    INSERT INTO texts SELECT b.text_id, any_value(b.system), any_value(b.prompt), 0
+                    FROM batch_req b ANTI JOIN texts x ON b.text_id = x.text_id GROUP BY b.text_id""").fetchall()
+                con.execute("""
+                    UPDATE texts SET n_requests = texts.n_requests + c.n
+                    FROM (SELECT text_id, count(*) AS n FROM batch_req GROUP BY text_id) c
+                    WHERE texts.text_id = c.text_id""").fetchall()
         except duckdb.IOException as exc:
-            con.execute("ROLLBACK").fetchall()
             raise JobError(f"cannot write to the store {self.path}: {exc}") from exc
-        except BaseException:
-            con.execute("ROLLBACK").fetchall()
-            raise
         finally:
-            con.unregister("batch_req")
+            self.con.unregister("batch_req")
         return len(idx)
 
     def write_quarantine(self, name: str, records: list[dict]) -> Path:
@@ -335,79 +335,3 @@ class Store:
                                     "ORDER BY i.pos").fetchall()
         finally:
             self.con.unregister("_texts_for")
-
-    # -- vectors ---------------------------------------------------------------------------
-    def shard_paths(self) -> list[Path]:
-        return sorted(self.vectors_dir.glob("shard-*.npz"))
-
-    def write_shard(self, shard: int, ids: np.ndarray, vecs: np.ndarray) -> Path:
-        """Persist one embedded batch atomically, then record its ids in ``embedded``."""
-        path = self.vectors_dir / f"shard-{shard:06d}.npz"
-        with atomic_write(path, "wb") as fh:
-            np.savez(fh, ids=np.asarray(ids, dtype=np.int64), vecs=np.ascontiguousarray(vecs, np.float32))
-        self._register_shard(shard, ids)
-        return path
-
-    def _register_shard(self, shard: int, ids: np.ndarray) -> None:
-        import pyarrow as pa
-
-        tbl = pa.table({"text_id": np.asarray(ids, np.int64), "shard": np.full(len(ids), shard, np.int32)})
-        self.con.register("shard_ids", tbl)
-        try:
-            self.con.execute("INSERT INTO embedded SELECT s.* FROM shard_ids s "
-                             "ANTI JOIN embedded e ON s.text_id = e.text_id").fetchall()
-        finally:
-            self.con.unregister("shard_ids")
-
-    def reconcile_shards(self) -> int:
-        """Register shards written by a job that died before recording them; returns how many."""
-        known = {r[0] for r in self.con.execute("SELECT DISTINCT shard FROM embedded").fetchall()}
-        fixed = 0
-        for p in self.shard_paths():
-            n = int(p.stem.split("-")[1])
-            if n not in known:
-                with np.load(p) as z:
-                    self._register_shard(n, z["ids"])
-                fixed += 1
-        if fixed:
-            log.info("registered %d shard(s) left by an interrupted embed job", fixed)
-        return fixed
-
-    def next_shard_number(self) -> int:
-        paths = self.shard_paths()
-        return int(paths[-1].stem.split("-")[1]) + 1 if paths else 0
-
-    def iter_shards(self, shards: Iterable[int] | None = None) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
-        """Yield ``(shard, ids, vecs)`` for every (or the given) shard, one at a time."""
-        wanted = None if shards is None else set(shards)
-        for p in self.shard_paths():
-            n = int(p.stem.split("-")[1])
-            if wanted is not None and n not in wanted:
-                continue
-            with np.load(p) as z:
-                yield n, z["ids"], z["vecs"]
-
-    def get_vectors(self, text_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
-        """Vectors of the given texts: ``(ids_found, vecs)`` in the order of ``ids_found``."""
-        ids = np.unique(np.asarray(list(text_ids), dtype=np.int64))
-        if len(ids) == 0:
-            return ids, np.zeros((0, self.manifest().get("dim") or 0), np.float32)
-        import pyarrow as pa
-
-        self.con.register("want_ids", pa.table({"text_id": ids}))
-        try:
-            rows = self.con.execute("SELECT e.text_id, e.shard FROM embedded e JOIN want_ids w USING (text_id)"
-                                    ).fetchall()
-        finally:
-            self.con.unregister("want_ids")
-        by_shard: dict[int, set[int]] = {}
-        for tid, shard in rows:
-            by_shard.setdefault(shard, set()).add(tid)
-        out_ids, out_vecs = [], []
-        for _, sids, svecs in self.iter_shards(by_shard):
-            mask = np.isin(sids, np.fromiter(by_shard[_], np.int64))
-            out_ids.append(sids[mask])
-            out_vecs.append(svecs[mask])
-        if not out_ids:
-            return np.zeros(0, np.int64), np.zeros((0, self.manifest().get("dim") or 0), np.float32)
-        return np.concatenate(out_ids), np.concatenate(out_vecs)

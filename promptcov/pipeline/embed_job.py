@@ -33,4 +33,5 @@ def run_embed(store: Store, config: Config, progress: Progress | None = None, *,
     return embed_pending(store, embedder, shard_size=e.shard_size, chars_per_token=e.chars_per_token,
                          max_seq_length=e.max_seq_length, factory=ix.factory, large_factory=ix.large_factory,
                          large_threshold=ix.large_threshold, nprobe=ix.nprobe,
+                         checksum_max_bytes=ix.checksum_max_mb * 2**20,
                          progress=lambda done, total: progress.update("embed", done, total))
