@@ -20,13 +20,9 @@ every other text is *assigned*, streaming in batches:
 - ``assign="hdbscan"``: ``umap.transform`` then ``hdbscan.approximate_predict``. Faithful to the
   fitted density model, but UMAP's transform runs a neighbour search and an optimisation per row.
 
-``scripts/bench_map.py`` measured both on this 2-core machine (2026-11-23, shared, loaded): a map
-fitted on 80% of a sample labels the other 20%, scored against HDBSCAN's labels of the whole
-sample. Centroid assignment ran at 50,000-120,000 rows/s, HDBSCAN's at 200-850 rows/s (20-80 min
-per million rows). Agreement is close: adjusted Rand index 0.64 vs 0.59 (synthetic, 4,000 rows),
-0.29 vs 0.35 (1,821 real prompts) and 0.41 vs 0.38 (2,909 real prompts); on rows both call
-clustered HDBSCAN's is more faithful on real prompts (0.94 vs 0.89), but it also calls more of them
-noise (38% vs 26%, HDBSCAN itself 29%). Hence the centroid default: equal quality, ~100x faster.
+``scripts/bench_map.py`` compares both (a map fitted on 80% of a sample labels the other 20%,
+scored against HDBSCAN's labels of the whole sample): their agreement is close and the centroid
+assignment is two orders of magnitude faster, hence the default (figures in the README).
 
 Sampling. Rows are sampled uniformly over *distinct texts*, not requests: a sweep shows up as many
 distinct texts in one region, which is exactly what density clustering sees, while a popular
@@ -34,9 +30,8 @@ prompt pasted 10,000 times is one point however it is weighted. When ``weights``
 are given they bias the sample mildly, with probability proportional to ``sqrt(weight)``, so heavily
 used texts are likelier to be in the sample without crowding out the long tail.
 
-Default sizes: ``sample_size=20000`` fits in 1-2 minutes on 2 cores (UMAP 75-135 s on the loaded
-bench machine, HDBSCAN on 5-d points ~15 s), whatever N; ``min_cluster_size`` resolves to ``max(10, n_sample // 500)`` (40 at the
-default sample), i.e. a region must hold 0.2% of the sample to be a cluster. A region smaller than
+Default sizes: ``sample_size=20000`` keeps the fit time flat whatever N (``scripts/bench_map.py``);
+``min_cluster_size`` resolves to ``max(10, n_sample // 500)`` (40 at the default sample), i.e. a region must hold 0.2% of the sample to be a cluster. A region smaller than
 that in the sample is noise in the map; the template and near-duplicate detectors are the tools
 for very small sweeps.
 """
@@ -61,10 +56,9 @@ __all__ = ["PromptMap", "RADIUS_QUANTILE", "resolve_min_cluster_size"]
 log = logging.getLogger(__name__)
 
 #: Quantile of the members' cosine distance to their centroid that bounds a cluster's region
-#: (``assign_max_distance="auto"``). Measured on 2,909 real prompts from the public sets (held-out
-#: 20%, against HDBSCAN's labels of the full set): 0.95 gave the best adjusted Rand index (0.405)
-#: and the same noise share as HDBSCAN itself (25%); 0.99 and 1.0 assign more of the long tail
-#: (noise 14% / 12%) at lower cluster purity, 0.9 calls too much noise (37%).
+#: (``assign_max_distance="auto"``): high enough that a cluster keeps nearly all its members, low
+#: enough that the long tail stays noise, as HDBSCAN itself leaves it (``scripts/bench_map.py``
+#: compares 0.9, 0.95, 0.99 and 1.0).
 RADIUS_QUANTILE = 0.95
 
 _ASSIGN = ("centroid", "hdbscan")

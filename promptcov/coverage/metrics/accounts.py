@@ -14,8 +14,7 @@ Example::
 
 Scale: everything is vectorised with ``bincount``/``unique``; nearest-earlier distances use
 batched matrix products over size buckets of accounts (at most ``max_sample`` requests each).
-Measured on this 2-core machine under load, single-threaded BLAS: 1M requests / 50k accounts
-(384-d vectors) take ~12 s for the cells and ~9 s for all account metrics.
+Time and memory at 10^6 requests are measured by ``scripts/bench_score.py`` (figures in the README).
 """
 
 from __future__ import annotations

@@ -13,13 +13,11 @@ Why these separate a sweep from organic use:
   follow-ups and retries (near-identical) with topic jumps (unrelated); its nearest-earlier
   similarities scatter outside that band.
 
-  Measured with all-MiniLM-L6-v2 on 150-prompt sequences drawn from real public sets
-  (nearest earlier among the previous 100): share in the band [0.35, 0.9) was 0.58-0.99 for
-  seven distillation-style task sets (FLAN CoT questions with and without a reasoning
-  scaffold, GSM8K, Code Alpaca, ToolBench, SWE-bench issues), 0.11-0.19 for organic prompt
-  mixes (ShareGPT, OpenAssistant). The coefficient of variation of the distances, PRADA's
-  usual statistic, did *not* separate them there (0.19-0.43 vs 0.11-0.13): organic mixes are
-  uniformly far. It is still reported (``nn_dist_cv``, ``nn_normality``) as evidence.
+  With sentence embeddings, task sets swept one after another sit mostly inside that band and
+  organic prompt mixes mostly outside it, while the coefficient of variation of the distances
+  (PRADA's usual statistic) separates them less well: organic mixes are uniformly far. It is
+  still reported (``nn_dist_cv``, ``nn_normality``) as evidence. (How well each separates on
+  real sets is an evaluation figure: see the README, not this docstring.)
 * **Near-duplicates**: a scaffold long enough to dominate the embedding (a judge rubric)
   makes most prompts near-copies of earlier ones (66% for filled Prometheus rubric prompts).
 """

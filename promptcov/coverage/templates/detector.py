@@ -244,9 +244,7 @@ class TemplateDetector:
         grouped separately (see the module docstring). Duplicate text ids keep their first text.
 
         Cost is linear in the number of texts: skeleton + tokens + 3 MinHash views per text, then
-        one sort per LSH band. Measured 2026-11-23 on a shared 2-core box: 4,100 texts/s for
-        204k texts of 550 characters on average (50 s, 0.65 GB peak); long judge prompts (3k
-        characters) run at ~500/s, short chat at 20k/s. 1M distinct texts: about 4-5 minutes.
+        one sort per LSH band (throughput and memory: ``scripts/bench_map.py``, in the README).
         """
         self._validate()
         text_ids = np.asarray(text_ids)
