@@ -82,11 +82,19 @@ def _open_store(args, read_only: bool = False) -> Store:
     return Store(_store_path(args), read_only=read_only)
 
 
+def _publish(store: Store) -> None:
+    """Publish the snapshot lookups read (``search``, ``serve``) at the end of a job."""
+    from promptcov.index.snapshot import publish
+
+    publish(store)
+
+
 def _ingest(args, ui: UI, store: Store, cfg: Config) -> int:
     from promptcov.index.ingest import ingest_files
 
     with ui.bar("ingest", unit="rec") as update:
         summary = ingest_files(store, args.logs, batch_size=cfg.ingest.batch_size, progress=update)
+    _publish(store)
     ui.summary(summary.line())
     if summary.quarantined:
         ui.summary(f"        quarantined records (file, line, reason): {store.quarantine_dir}")
@@ -102,12 +110,21 @@ def _embed(args, ui: UI, store: Store, cfg: Config):
     from promptcov.index.embedders import load_embedder
 
     e = cfg.embed
+    if getattr(args, "engine", "local") == "ray":
+        from promptcov.index.ray_embed import embed_pending_ray
+
+        with ui.bar_to("embed", unit="text") as cb:
+            summary = embed_pending_ray(store, e, cfg.index, address=args.ray_address, progress=cb)
+        _publish(store)
+        ui.summary(summary.line())
+        return None
     embedder = load_embedder(e.model, max_seq_length=e.max_seq_length, batch_size=e.batch_size, device=e.device)
     with ui.bar_to("embed", unit="text") as cb:
         summary = embed_pending(store, embedder, shard_size=e.shard_size, chars_per_token=e.chars_per_token,
                                 max_seq_length=e.max_seq_length, factory=cfg.index.factory,
                                 large_factory=cfg.index.large_factory,
                                 large_threshold=cfg.index.large_threshold, nprobe=cfg.index.nprobe, progress=cb)
+    _publish(store)
     ui.summary(summary.line())
     return embedder
 
@@ -137,11 +154,8 @@ def cmd_search(args, ui: UI) -> int:
         raise InputError(f"-k must be >= 1, got {args.k}")
     cfg = _config(args)
     searcher = Searcher.open(_store_path(args), max_seq_length=cfg.embed.max_seq_length)
-    try:
-        hits = (searcher.search_request(args.request_id, args.k) if args.request_id
-                else searcher.search_text(args.text, args.k))
-    finally:
-        searcher.store.close()
+    hits = (searcher.search_request(args.request_id, args.k) if args.request_id
+            else searcher.search_text(args.text, args.k))
     if args.json:
         print_json([{k: h[k] for k in ("request_id", "account_id", "timestamp", "prompt", "similarity",
                                        "cluster_id", "capability", "n_requests", "accounts")} for h in hits])
@@ -171,6 +185,7 @@ def _map(args, ui: UI, store: Store, cfg: Config, embedder=None) -> None:
         embedder = load_embedder(model, max_seq_length=cfg.embed.max_seq_length, device=cfg.embed.device)
     with ui.bar_to("map", unit="text") as cb:
         summary = run_map(store, cfg.map, embedder, progress=cb)
+    _publish(store)
     ui.summary(summary.line())
 
 
@@ -180,6 +195,7 @@ def _score(args, ui: UI, store: Store, cfg: Config) -> None:
 
     since, until = parse_day(args.since, "--since"), parse_day(args.until, "--until")
     summary = run_score(store, cfg.score, since, until, args.out)
+    _publish(store)
     ui.summary(summary.line())
     if args.out is not None:
         ui.summary(f"        wrote {args.out} and {args.out.with_name(args.out.stem + '_groups' + args.out.suffix)}")
@@ -207,6 +223,14 @@ def cmd_run(args, ui: UI) -> int:
         _map(args, ui, store, cfg, embedder)
         _score(args, ui, store, cfg)
     return rc
+
+
+def cmd_serve(args, ui: UI) -> int:
+    from promptcov.service.server import serve
+
+    cfg = _config(args)
+    return serve(_store_path(args), host=args.host, port=args.port, max_seq_length=cfg.embed.max_seq_length,
+                 announce=ui.summary)
 
 
 def cmd_report(args, ui: UI) -> int:
