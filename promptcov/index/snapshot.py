@@ -8,9 +8,11 @@ need when they finish, and readers (``promptcov search``, ``promptcov serve``) r
         CURRENT                 the live generation's name, replaced atomically (os.replace)
         g000007/
             snapshot.json       generation, model, dim, counts, created_at
-            hits.parquet        one row per distinct text: its earliest request, account,
+            hits.arrow          one row per distinct text: its earliest request, account,
                                 timestamp, system, prompt, n_requests, up to 20 accounts,
-                                cluster_id, capability (sorted by text_id)
+                                cluster_id, capability (sorted by text_id; an Arrow IPC file
+                                that readers memory-map and binary-search: no query engine
+                                on the hot path of a search)
             requests.parquet    request_id -> text_id (sorted by request_id)
             embedded.parquet    text_id -> vector shard
             vectors/            hard links to the vector shards (immutable once written)
@@ -98,9 +100,10 @@ def _export_tables(store, tmp: Path) -> dict:
     has_map = store.has_table("text_map")
     con.execute(_HITS_SQL.format(
         max_accounts=MAX_ACCOUNTS, path=_quote(tmp / "hits.parquet"),
-        map_cols="m.cluster_id, m.capability" if has_map else "NULL::INTEGER AS cluster_id, "
-                                                               "NULL::VARCHAR AS capability",
+        map_cols="m.cluster_id::INTEGER AS cluster_id, m.capability::VARCHAR AS capability" if has_map
+        else "NULL::INTEGER AS cluster_id, NULL::VARCHAR AS capability",
         map_join="LEFT JOIN text_map m USING (text_id)" if has_map else "")).fetchall()
+    _parquet_to_arrow(tmp / "hits.parquet", tmp / "hits.arrow")
     con.execute(f"COPY (SELECT request_id, text_id FROM requests ORDER BY request_id) "
                 f"TO '{_quote(tmp / 'requests.parquet')}' (FORMAT PARQUET)").fetchall()
     con.execute(f"COPY (SELECT text_id, shard FROM embedded ORDER BY text_id) "
@@ -112,6 +115,40 @@ def _export_tables(store, tmp: Path) -> dict:
                         f"(FORMAT PARQUET)").fetchall()
             counts[table] = store.count(table)
     return counts
+
+
+def _parquet_to_arrow(src: Path, dst: Path) -> None:
+    """Rewrite a Parquet file as an uncompressed Arrow IPC file, batch by batch; removes ``src``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(src)
+    with pa.OSFile(str(dst), "wb") as sink, pa.ipc.new_file(sink, pf.schema_arrow) as writer:
+        for batch in pf.iter_batches(batch_size=65536):
+            writer.write_batch(batch)
+    src.unlink()
+
+
+class _SortedLookup:
+    """Row positions of int64 keys in a memory-mapped Arrow table sorted by that key column."""
+
+    def __init__(self, table, key: str):
+        self.table = table
+        self.chunks = [c.to_numpy(zero_copy_only=False) for c in table.column(key).chunks]
+        self.starts = np.cumsum([0] + [len(c) for c in self.chunks])[:-1]
+        self.firsts = np.array([c[0] if len(c) else np.iinfo(np.int64).max for c in self.chunks], np.int64)
+
+    def rows(self, keys: list[int]) -> list[int]:
+        out = []
+        for k in keys:
+            ci = int(np.searchsorted(self.firsts, k, side="right")) - 1
+            if ci < 0:
+                continue
+            chunk = self.chunks[ci]
+            j = int(np.searchsorted(chunk, k))
+            if j < len(chunk) and chunk[j] == k:
+                out.append(int(self.starts[ci]) + j)
+        return out
 
 
 def _next_name(root: Path) -> str:
@@ -203,7 +240,11 @@ class Snapshot:
         self._con.execute("SET enable_object_cache = true").fetchall()
         self._lock = threading.Lock()
         self.tables = set()
-        for name in ("hits", "requests", "embedded", "accounts", "groups"):
+        import pyarrow as pa
+
+        self._hits = pa.ipc.open_file(pa.memory_map(str(self.folder / "hits.arrow"))).read_all()
+        self._hit_rows = _SortedLookup(self._hits, "text_id")
+        for name in ("requests", "embedded", "accounts", "groups"):
             path = self.folder / f"{name}.parquet"
             if path.exists():
                 self._con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{_quote(path)}')").fetchall()
@@ -235,12 +276,13 @@ class Snapshot:
 
     def hits(self, text_ids: list[int]) -> dict[int, tuple]:
         """``text_id -> (request_id, account_id, ts, prompt, n_requests, accounts, cluster_id, capability)``."""
-        if not text_ids:
+        rows = self._hit_rows.rows([int(t) for t in text_ids])
+        if not rows:
             return {}
-        rows = self._query("SELECT text_id, request_id, account_id, ts, prompt, n_requests, accounts, cluster_id, "
-                           "capability FROM hits WHERE text_id IN (SELECT unnest(?::BIGINT[]))",
-                           [[int(t) for t in text_ids]])
-        return {int(r[0]): r[1:] for r in rows}
+        cols = ("text_id", "request_id", "account_id", "ts", "prompt", "n_requests", "accounts", "cluster_id",
+                "capability")
+        part = self._hits.select(list(cols)).take(rows).to_pydict()
+        return {int(tid): tuple(part[c][i] for c in cols[1:]) for i, tid in enumerate(part["text_id"])}
 
     def text_of_request(self, request_id: str) -> int | None:
         """The text id of a stored request, or ``None`` when the request is unknown."""
