@@ -153,7 +153,7 @@ def load_run(port: int, token: str, queries: list[str], clients: int, seconds: f
     return {"clients": clients, "seconds": round(wall, 1), "searches": len(lat), "errors": len(errors),
             "error_kinds": sorted(set(errors)), "searches_per_s": round(len(lat) / wall, 1),
             "p50_ms": round(float(np.percentile(a, 50)), 1), "p99_ms": round(float(np.percentile(a, 99)), 1),
-            "mean_ms": round(float(a.mean()), 1)}
+            "mean_ms": round(float(a.mean()), 1), "load_average_after": round(os.getloadavg()[0], 2)}
 
 
 def main(argv=None) -> int:
@@ -168,6 +168,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("reports/bench/bench_serve.json"))
     args = ap.parse_args(argv)
+    load_start = os.getloadavg()[0]
     prompts = load_prompts(args.data, args.n + 200, args.seed)
     stored, held_out = prompts[:args.n], prompts[args.n:]
     queries = [p[:300] for p in stored[:200] + held_out]
@@ -187,6 +188,8 @@ def main(argv=None) -> int:
             proc.wait(timeout=30)
     print(f"store: {len(stored)} distinct prompts from {args.data or 'the sample corpus'}, model {args.model}, "
           f"built in {build_s:.0f}s; server ready in {ready_s:.1f}s")
+    print(f"machine: {os.cpu_count()} cores, load average {load_start:.1f} at start "
+          f"(other processes share the cores; the clients run here too)")
     print(f"{'mode':<28} {'searches':>9} {'errors':>7} {'search/s':>9} {'p50 ms':>8} {'p99 ms':>8}")
     for r in runs:
         print(f"{'serve, ' + str(r['clients']) + ' clients':<28} {r['searches']:>9} {r['errors']:>7} "
@@ -196,7 +199,7 @@ def main(argv=None) -> int:
           f"{max(cold) * 1000:>8.0f}")
     result = {"benchmark": "serve", "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": f"{platform.machine()} {platform.processor() or ''}, {os.cpu_count()} cores",
-              "load_average_at_start": os.getloadavg()[0], "source": str(args.data or "sample corpus"),
+              "load_average_at_start": round(load_start, 2), "source": str(args.data or "sample corpus"),
               "n_prompts": len(stored), "model": args.model, "seconds_per_run": args.seconds,
               "server_ready_s": ready_s, "runs": runs, "cli_cold_start_s": cold}
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -82,3 +82,15 @@ def test_ray_matches_local_with_the_real_model(tmp_path, ray_cluster):
         embed_pending_ray(remote, cfg, IndexConfig())
         a, b = _vectors(local), _vectors(remote)
         assert set(a) == set(b) and min(float(a[t] @ b[t]) for t in a) >= 0.999
+
+
+def test_cli_embed_engine_ray(tmp_path, ray_cluster, capsys):
+    from promptcov.cli import main
+
+    log = _log(tmp_path / "a.jsonl", 50)
+    store = str(tmp_path / "s")
+    assert main(["ingest", str(log), "--store", store, "-q"]) == 0
+    assert main(["embed", "--engine", "ray", "--model", "hashing", "--store", store]) == 0
+    assert "embed: 50 new text(s)" in capsys.readouterr().out
+    assert main(["search", "--request-id", "r3", "--json", "-k", "1", "--store", store]) == 0
+    assert json.loads(capsys.readouterr().out)[0]["request_id"] == "r3"
