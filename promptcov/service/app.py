@@ -152,21 +152,21 @@ def create_app(searcher: Searcher, token: str, max_batch: int = 32) -> FastAPI:
 
     @app.post("/search", response_model=list[Hit], responses=_ERRORS, dependencies=[Depends(authorized)],
               summary="the stored prompts nearest to a text")
-    def search_text(body: SearchBody) -> list[dict]:
+    def search_text(body: SearchBody):
         s = fresh()
         if not body.text.strip():
             raise InputError("text is empty")
         vec = batcher.embed_one(embed_text("", body.text))
-        return s.search_vector(vec, body.k)
+        return JSONResponse(s.search_vector(vec, body.k))  # already in the Hit shape: skip re-validation
 
     @app.get("/search", response_model=list[Hit], responses={**_ERRORS, 404: {"model": ErrorBody}},
              dependencies=[Depends(authorized)], summary="the stored prompts nearest to a stored request's text")
     def search_request(request_id: Annotated[str, Query(min_length=1, max_length=1000)],
-                       k: Annotated[int, Query(ge=1, le=MAX_K)] = 10) -> list[dict]:
+                       k: Annotated[int, Query(ge=1, le=MAX_K)] = 10):
         s = fresh()
         if s.snapshot.text_of_request(request_id) is None:
             raise HTTPException(404, f"request_id {request_id!r} is not in the store")
-        return s.search_request(request_id, k)
+        return JSONResponse(s.search_request(request_id, k))
 
     @app.get("/accounts/{account_id}", response_model=AccountAnswer, responses={**_ERRORS, 404: {"model": ErrorBody}},
              dependencies=[Depends(authorized)], summary="an account's scores, its group and their evidence")
