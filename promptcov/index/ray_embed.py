@@ -143,7 +143,7 @@ def _run_wave(ray, ids: np.ndarray, texts: list[str], e, actors: int, gpus: floa
     ds = ds.map_batches(RayEmbedActor, batch_size=max(e.batch_size, 256), batch_format="numpy",
                         fn_constructor_kwargs={"model": name, "max_seq_length": e.max_seq_length,
                                                "batch_size": e.batch_size, "device": e.device, "threads": threads},
-                        concurrency=min(actors, max(1, len(ids) // max(e.batch_size, 256))),
+                        compute=ray.data.ActorPoolStrategy(size=min(actors, max(1, len(ids) // max(e.batch_size, 256)))),
                         num_gpus=gpus or None, num_cpus=None if gpus else threads)
     seen = 0
     for batch in ds.iter_batches(batch_size=e.shard_size, batch_format="numpy"):
