@@ -67,6 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-k", type=int, default=10, help="number of hits (default 10)")
     s.add_argument("--json", action="store_true", help="print the hits as one JSON array")
 
+    s = sub.add_parser("serve", parents=[common], help="the HTTP lookup service (token: $PROMPTCOV_TOKEN)")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    s.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+
     s = sub.add_parser("report", parents=[common], help="the weekly capability-targeting report")
     s.add_argument("--week", help="ISO week YYYY-Www (default: the last full week in the store)")
     s.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default ./reports)")
@@ -91,10 +95,15 @@ def _format_flag(s):
 
 
 def _embed_flags(s):
-    s.add_argument("--model", default=None, help="sentence-transformers model path or name")
+    s.add_argument("--model", default=None,
+                   help="sentence-transformers model path or name; 'fast': the static model distilled from the default")
     s.add_argument("--max-seq-length", type=int, default=None, help="tokens kept per prompt (default 128)")
     s.add_argument("--batch-size", type=int, default=None, help="texts per forward pass")
     s.add_argument("--device", default=None, help="torch device, e.g. cpu or cuda")
+    s.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help="run the embed job here (local) or on a Ray cluster (ray)")
+    s.add_argument("--ray-address", default=None,
+                   help="Ray cluster to join with --engine ray (default: start a local one)")
 
 
 def _map_flags(s):

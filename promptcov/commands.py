@@ -120,7 +120,7 @@ def cmd_ingest(args, ui: UI) -> int:
 def cmd_embed(args, ui: UI) -> int:
     cfg = _config(args)
     with _open(args, ui) as store:
-        ui.finished(run_embed(store, cfg, ui))
+        ui.finished(run_embed(store, cfg, ui, engine=args.engine, ray_address=args.ray_address))
     return 0
 
 
@@ -154,7 +154,8 @@ def cmd_score(args, ui: UI) -> int:
 def cmd_run(args, ui: UI) -> int:
     cfg = _config(args)
     with _open(args, ui, create=True) as store:
-        summary = run_run(store, cfg, ui, paths=args.logs, out=args.out)
+        summary = run_run(store, cfg, ui, paths=args.logs, out=args.out, engine=args.engine,
+                          ray_address=args.ray_address)
         _score_out_line(ui, args.out)
         return _strict_exit(args, summary.steps[0], store)
 
@@ -184,11 +185,8 @@ def cmd_search(args, ui: UI) -> int:
         raise InputError(f"-k must be >= 1, got {args.k}")
     cfg = _config(args)
     searcher = Searcher.open(_store_path(args), max_seq_length=cfg.embed.max_seq_length)
-    try:
-        hits = (searcher.search_request(args.request_id, args.k) if args.request_id
-                else searcher.search_text(args.text, args.k))
-    finally:
-        searcher.store.close()
+    hits = (searcher.search_request(args.request_id, args.k) if args.request_id
+            else searcher.search_text(args.text, args.k))
     if args.json:
         print_json([{k: h[k] for k in ("request_id", "account_id", "timestamp", "prompt", "similarity",
                                        "cluster_id", "capability", "n_requests", "accounts")} for h in hits])
@@ -207,6 +205,15 @@ def cmd_search(args, ui: UI) -> int:
     else:
         ui.summary("no account sent a near-duplicate (similarity >= 0.90)")
     return 0
+
+
+def cmd_serve(args, ui: UI) -> int:
+    """The HTTP lookup service over the store's published snapshot (runs until interrupted)."""
+    from promptcov.service.server import serve
+
+    cfg = _config(args)
+    return serve(_store_path(args), host=args.host, port=args.port, max_seq_length=cfg.embed.max_seq_length,
+                 announce=ui.summary)
 
 
 def cmd_verify(args, ui: UI) -> int:
@@ -232,4 +239,5 @@ COMMANDS = {
     "report": cmd_report,
     "demo": cmd_demo,
     "verify": cmd_verify,
+    "serve": cmd_serve,
 }

@@ -7,7 +7,13 @@ sample corpus when that folder is absent):
 2. ``ingest`` + ``embed`` of a log holding each unique prompt once (the pipeline's overhead);
 3. ``ingest`` + ``embed`` of a log with realistic repetition (Zipf-distributed repeats, as a
    sweep's retried and re-sent prompts): dedup means each distinct text is embedded once;
-4. bare ``encode`` at max_seq_length 256: what the longer truncation costs.
+4. bare ``encode`` at max_seq_length 256: what the longer truncation costs;
+5. the fast tier (``--model fast``, the static model distilled from the default): bare encode and
+   ``ingest`` + ``embed`` of the unique log, with its speed-up over the default pipeline and, as
+   a quick quality proxy, the mean share of each prompt's top-10 neighbours (cosine, among the
+   N prompts) that the two models agree on;
+6. with ``--ray``: ``ingest`` + ``embed --engine ray`` of the unique log with the default model
+   (a local Ray cluster on this machine), against the local pipeline.
 
 Prints prompts/s and ratios and writes JSON. Peak memory is the process's max RSS.
 
@@ -30,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from promptcov.index.embed import embed_pending
-from promptcov.index.embedders import DEFAULT_MODEL, SentenceTransformerEmbedder
+from promptcov.index.embedders import DEFAULT_MODEL, SentenceTransformerEmbedder, load_embedder
 from promptcov.index.ingest import ingest_files
 from promptcov.index.store import Store
 
@@ -66,15 +72,49 @@ def write_log(path: Path, prompts: list[str], repeats: list[int]) -> int:
     return n
 
 
-def timed_pipeline(log: Path, embedder, workdir: Path) -> tuple[float, int, int]:
+def timed_pipeline(log: Path, embedder, workdir: Path, ray_model: str | None = None) -> tuple[float, int, int]:
     store = Store(workdir)
     t = time.perf_counter()
     ingest_files(store, [log])
-    s = embed_pending(store, embedder)
+    if ray_model is not None:
+        from promptcov.config import EmbedConfig, IndexConfig
+        from promptcov.index.ray_embed import embed_pending_ray
+
+        s = embed_pending_ray(store, EmbedConfig(model=ray_model), IndexConfig())
+    else:
+        s = embed_pending(store, embedder)
     dt = time.perf_counter() - t
     n_req = store.count("requests")
     store.close()
     return dt, n_req, s.embedded
+
+
+def top_k_overlap(a: np.ndarray, b: np.ndarray, k: int = 10) -> float:
+    """Mean share of each row's ``k`` nearest rows (cosine, itself excluded) that ``a`` and ``b`` agree on."""
+    shared = []
+    for start in range(0, len(a), 512):
+        sa, sb = a[start:start + 512] @ a.T, b[start:start + 512] @ b.T
+        for i in range(len(sa)):
+            sa[i, start + i] = sb[i, start + i] = -np.inf
+        na, nb = np.argsort(-sa, axis=1)[:, :k], np.argsort(-sb, axis=1)[:, :k]
+        shared.extend(len(set(x) & set(y)) / k for x, y in zip(na, nb, strict=True))
+    return float(np.mean(shared))
+
+
+def fast_rows(prompts: list[str], default_vecs: np.ndarray, tmp: Path, rows: list, default_pipeline_s: float) -> dict:
+    """Rows for the fast tier: bare encode and the pipeline; speed-up and top-10 agreement."""
+    t = time.perf_counter()
+    fast = load_embedder("fast")
+    fast.embed(["warm up"])  # builds the static model on first use (cached afterwards)
+    load_s = time.perf_counter() - t
+    t = time.perf_counter()
+    fast_vecs = fast.embed(prompts)
+    bare = time.perf_counter() - t
+    rows.append(("fast: bare encode, unique", len(prompts), len(prompts), bare))
+    dt, n_req, n_emb = timed_pipeline(tmp / "unique.jsonl", fast, tmp / "s_fast")
+    rows.append(("fast: promptcov ingest+embed, unique", n_req, n_emb, dt))
+    return {"model": fast.name, "load_s": load_s, "speedup_vs_default_pipeline": default_pipeline_s / dt,
+            "top10_overlap": top_k_overlap(np.asarray(default_vecs, np.float32), fast_vecs)}
 
 
 def main(argv=None) -> int:
@@ -84,6 +124,8 @@ def main(argv=None) -> int:
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--device", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-fast", action="store_true", help="skip the fast tier rows")
+    ap.add_argument("--ray", action="store_true", help="add the --engine ray pipeline row (local Ray cluster)")
     ap.add_argument("--out", type=Path, default=Path("reports/bench/bench_embed.json"))
     args = ap.parse_args(argv)
     prompts = load_prompts(args.data, args.n, args.seed)
@@ -112,9 +154,13 @@ def main(argv=None) -> int:
         bare256 = time.perf_counter() - t
         rows.append(("bare encode, unique, 256 tok", len(prompts), len(prompts), bare256))
         t = time.perf_counter()
-        st.encode(prompts * 1, batch_size=64, normalize_embeddings=True)
+        default_vecs = st.encode(prompts * 1, batch_size=64, normalize_embeddings=True)
         bare_again = time.perf_counter() - t
         rows.append(("bare encode, unique, 128 tok (again)", len(prompts), len(prompts), bare_again))
+        fast = None if args.no_fast else fast_rows(prompts, default_vecs, tmp, rows, dt)
+        if args.ray:
+            dt3, _, n_emb3 = timed_pipeline(tmp / "unique.jsonl", None, tmp / "s3", ray_model=args.model)
+            rows.append(("ingest+embed --engine ray, unique", n1, n_emb3, dt3))
     bare_rate = len(prompts) / ((bare + bare_again) / 2)
     print(f"{'run':<40} {'requests':>9} {'embedded':>9} {'seconds':>8} {'req/s':>8} {'vs bare':>8}")
     out_rows = []
@@ -130,7 +176,11 @@ def main(argv=None) -> int:
     result = {"benchmark": "embed", "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": f"{platform.machine()} {platform.processor() or ''}", "model": args.model,
               "device": args.device or "default", "source": str(args.data or "sample corpus"),
-              "rows": out_rows, "cost_256_vs_128": bare256 / bare, "peak_rss_mb": peak}
+              "rows": out_rows, "cost_256_vs_128": bare256 / bare, "peak_rss_mb": peak, "fast": fast}
+    if fast is not None:
+        print(f"fast tier ({fast['model']}): pipeline {fast['speedup_vs_default_pipeline']:.1f}x the default "
+              f"pipeline; top-10 neighbour agreement with the default model {fast['top10_overlap']:.1%} "
+              f"(distil/load {fast['load_s']:.0f}s, not in the rates)")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = args.out.with_suffix(".tmp")
     tmp_out.write_text(json.dumps(result, indent=2))

@@ -153,8 +153,19 @@ class HashingEmbedder:
 
 def load_embedder(model: str = DEFAULT_MODEL, max_seq_length: int = 128, batch_size: int = 64,
                   device: str | None = None):
-    """Build the embedder named by ``model`` (``"hashing"`` gives the test embedder)."""
+    """Build the embedder named by ``model`` (``"hashing"`` gives the test embedder).
+
+    ``"fast"`` (or the precise name a fast-tier store records) gives the static model distilled
+    from the default model, see :mod:`promptcov.index.static_model`.
+    """
     if model.startswith("hashing"):
         return HashingEmbedder(name=model)
+    from promptcov.index.static_model import StaticModelEmbedder, parse_fast_name
+
+    fast = parse_fast_name(model, DEFAULT_MODEL)
+    if fast is not None:
+        source, pca_dims, digest = fast
+        return StaticModelEmbedder(source, _resolve_model_path(source), pca_dims=pca_dims, expected_digest=digest,
+                                   batch_size=max(batch_size, 1024), device=device)
     return SentenceTransformerEmbedder(model, max_seq_length=max_seq_length, batch_size=batch_size,
                                        device=device)

@@ -12,11 +12,16 @@ Each hit is a dict in the contract's search JSON shape (``request_id, account_id
 prompt, similarity, cluster_id, capability``) plus ``n_requests`` (requests that carried this
 exact text) and ``accounts`` (up to 20 accounts that sent it). A hit is one distinct text,
 represented by its earliest request, so ten copies of one sweep prompt take one slot, not ten.
+
+A searcher reads the store's *published snapshot* (:mod:`promptcov.index.snapshot`), never the
+catalog, so it keeps answering while a job holds the store; :meth:`Searcher.refresh` moves it
+to a newer generation once one is published (the service calls it before each lookup).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -26,50 +31,98 @@ from promptcov.errors import InputError
 from promptcov.index.embedders import load_embedder
 from promptcov.index.faiss_index import VectorIndex
 from promptcov.index.records import embed_text
+from promptcov.index.snapshot import Snapshot, current_generation, publish
 from promptcov.index.store import Store
 
 __all__ = ["Searcher"]
 
 log = logging.getLogger(__name__)
 
-_MAX_ACCOUNTS = 20
-
 
 class Searcher:
-    """Nearest-neighbour lookups over a store's FAISS index."""
+    """Nearest-neighbour lookups over a store's published snapshot.
 
-    def __init__(self, store: Store, embedder=None, index: VectorIndex | None = None):
+    ``Searcher(store, embedder)`` over an open :class:`Store` publishes that store first (so it
+    sees what the store holds now); :meth:`open` reads what the jobs last published.
+    """
+
+    def __init__(self, store: Store | None = None, embedder=None, index: VectorIndex | None = None,
+                 snapshot: Snapshot | None = None, max_seq_length: int = 128, path: str | Path | None = None):
         self.store = store
         self.embedder = embedder
-        self.index = index
+        self.max_seq_length = max_seq_length
+        self.path = Path(path) if path is not None else (Path(store.path) if store is not None else None)
+        self._state = (snapshot, index)  # swapped as one tuple, so a lookup never mixes generations
+        self._lock = threading.Lock()
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self._state[0]
+
+    @property
+    def index(self) -> VectorIndex | None:
+        return self._state[1]
 
     @classmethod
     def open(cls, path: str | Path, embedder=None, max_seq_length: int = 128) -> Searcher:
-        store = Store(path, read_only=True)
-        model = store.manifest().get("model")
-        if model is None:
-            raise InputError(f"store {store.path} has no vectors yet; run `promptcov embed` first")
-        if embedder is None:
-            embedder = load_embedder(model, max_seq_length=max_seq_length)
-        elif embedder.name != model:
-            raise InputError(f"store {store.path} was embedded with {model!r}, not {embedder.name!r}")
-        index = VectorIndex.load(store.index_dir, model=model, dim=store.manifest().get("dim"))
-        return cls(store, embedder, index)
+        """A searcher over the store at ``path``'s live snapshot (publishing one if there is none)."""
+        path = Path(path)
+        if current_generation(path) is None:
+            if not (path / "catalog.duckdb").exists():
+                raise InputError(f"--store {path}: no promptcov store here; run `promptcov ingest LOG` first")
+            with Store(path, read_only=True) as store:  # a store from before snapshots: publish it once
+                if store.manifest().get("model") is None:
+                    raise InputError(f"store {path} has no vectors yet; run `promptcov embed` first")
+                publish(store)
+        s = cls(None, embedder, max_seq_length=max_seq_length, path=path)
+        s._load(Snapshot.open(path))
+        return s
 
-    def _ensure(self):
-        if self.index is None:
-            m = self.store.manifest()
-            self.index = VectorIndex.load(self.store.index_dir, model=m.get("model"), dim=m.get("dim"))
+    def _load(self, snap: Snapshot) -> None:
+        model, dim = snap.manifest.get("model"), snap.manifest.get("dim")
+        if model is None:
+            raise InputError(f"store {self.path} has no vectors yet; run `promptcov embed` first")
+        if self.embedder is not None and self.embedder.name != model:
+            if self.snapshot is None:
+                raise InputError(f"store {self.path} was embedded with {model!r}, not {self.embedder.name!r}")
+            self.embedder = None  # the store was rebuilt with another model
         if self.embedder is None:
-            self.embedder = load_embedder(self.store.manifest()["model"])
+            self.embedder = load_embedder(model, max_seq_length=self.max_seq_length)
+        self._state = (snap, VectorIndex.load(snap.index_dir, model=model, dim=dim))
+
+    def refresh(self) -> bool:
+        """Move to the newest published generation; returns whether it changed.
+
+        The previous generation stays open for lookups already running on it (it is closed when
+        they drop it), and publishing keeps its files until a second newer generation exists.
+        """
+        if self.path is None:
+            return False
+        name = current_generation(self.path)
+        if name is None or (self.snapshot is not None and self.snapshot.generation == name):
+            return False
+        with self._lock:
+            if self.snapshot is not None and self.snapshot.generation == name:
+                return False
+            self._load(Snapshot.open(self.path))
+            log.info("searcher moved to published generation %s", name)
+            return True
+
+    def _ensure(self) -> tuple[Snapshot, VectorIndex]:
+        if self.snapshot is None:
+            if self.store is None:
+                raise InputError("Searcher needs a store or a snapshot")
+            publish(self.store)
+            self._load(Snapshot.open(self.store.path))
+        return self._state
 
     def search_vector(self, vec: np.ndarray, k: int = 10, exclude: set[int] | None = None) -> list[dict]:
         """Hits for a query vector (already L2-normalised)."""
-        self._ensure()
-        sims, ids = self.index.search(vec.reshape(1, -1), k + len(exclude or ()))
+        snap, index = self._ensure()
+        sims, ids = index.search(vec.reshape(1, -1), k + len(exclude or ()))
         pairs = [(int(i), float(s)) for i, s in zip(ids[0], sims[0], strict=True)
                  if i >= 0 and int(i) not in (exclude or set())][:k]
-        return self._hits(pairs)
+        return self._hits(snap, pairs)
 
     def search_text(self, text: str, k: int = 10, system: str = "") -> list[dict]:
         """The ``k`` stored texts nearest to ``text`` (embedded as a prompt with ``system``)."""
@@ -81,51 +134,29 @@ class Searcher:
 
     def search_request(self, request_id: str, k: int = 10) -> list[dict]:
         """The ``k`` stored texts nearest to the text of a stored request (itself included)."""
-        rows = self.store.con.execute("SELECT text_id FROM requests WHERE request_id = ?", [request_id]).fetchall()
-        row = rows[0] if rows else None
-        if row is None:
-            raise InputError(f"request_id {request_id!r} is not in store {self.store.path}")
-        ids, vecs = self.store.get_vectors([row[0]])
-        if len(ids) == 0:
+        snap, _ = self._ensure()
+        text_id = snap.text_of_request(request_id)
+        if text_id is None:
+            raise InputError(f"request_id {request_id!r} is not in store {self.path}")
+        vec = snap.vector(text_id)
+        if vec is None:
             raise InputError(f"request {request_id!r} has no vector yet; run `promptcov embed`")
-        return self.search_vector(vecs[0], k)
+        return self.search_vector(vec, k)
 
-    def _hits(self, pairs: list[tuple[int, float]]) -> list[dict]:
-        if not pairs:
-            return []
-        import pyarrow as pa
-
-        con = self.store.con
-        con.register("hit_ids", pa.table({"text_id": np.array([p[0] for p in pairs], np.int64)}))
-        try:
-            has_map = self.store.has_table("text_map")
-            map_cols = "m.cluster_id, m.capability" if has_map else "NULL, NULL"
-            map_join = "LEFT JOIN text_map m ON m.text_id = h.text_id" if has_map else ""
-            rows = con.execute(f"""
-                WITH reqs AS (
-                    SELECT r.text_id, r.request_id, r.account_id, r.ts,
-                           row_number() OVER (PARTITION BY r.text_id ORDER BY r.ts, r.request_id) AS rn
-                    FROM requests r JOIN hit_ids h USING (text_id))
-                SELECT h.text_id, f.request_id, f.account_id, f.ts, t.prompt, {map_cols},
-                       (SELECT count(*) FROM reqs x WHERE x.text_id = h.text_id) AS n,
-                       (SELECT list(DISTINCT x.account_id) FROM reqs x WHERE x.text_id = h.text_id) AS accs
-                FROM hit_ids h JOIN texts t USING (text_id)
-                JOIN reqs f ON f.text_id = h.text_id AND f.rn = 1 {map_join}
-            """).fetchall()
-        finally:
-            con.unregister("hit_ids")
-        by_id = {r[0]: r for r in rows}
+    @staticmethod
+    def _hits(snap: Snapshot, pairs: list[tuple[int, float]]) -> list[dict]:
+        by_id = snap.hits([p[0] for p in pairs])
         hits = []
         for tid, sim in pairs:
             r = by_id.get(tid)
             if r is None:
                 continue
-            accounts = sorted(r[8] or [])
+            request_id, account_id, ts, prompt, n, accounts, cluster_id, capability = r
             hits.append({
-                "request_id": r[1], "account_id": r[2], "timestamp": r[3].isoformat() + "Z",
-                "prompt": r[4], "similarity": round(min(1.0, sim), 4),
-                "cluster_id": None if r[5] is None else int(r[5]), "capability": r[6],
-                "n_requests": int(r[7]), "accounts": accounts[:_MAX_ACCOUNTS],
+                "request_id": request_id, "account_id": account_id, "timestamp": ts.isoformat() + "Z",
+                "prompt": prompt, "similarity": round(min(1.0, sim), 4),
+                "cluster_id": None if cluster_id is None else int(cluster_id), "capability": capability,
+                "n_requests": int(n), "accounts": list(accounts or []),
             })
         return hits
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from promptcov.config import Config
 from promptcov.index.fields import build_field_map
 from promptcov.index.ingest import IngestSummary, ingest_files
+from promptcov.index.snapshot import publish
 from promptcov.index.store import Store
 from promptcov.pipeline.progress import Progress, ensure_progress
 
@@ -27,5 +28,7 @@ def run_ingest(store: Store, config: Config, progress: Progress | None = None, *
 
     i = config.ingest
     field_map = build_field_map(i.format, i.fields, i.account_id, i.timestamp)
-    return ingest_files(store, paths, batch_size=i.batch_size, progress=tick, field_map=field_map,
-                        max_record_lines=i.csv_max_record_lines)
+    summary = ingest_files(store, paths, batch_size=i.batch_size, progress=tick, field_map=field_map,
+                           max_record_lines=i.csv_max_record_lines)
+    publish(store)
+    return summary

@@ -25,6 +25,7 @@ import pyarrow as pa
 from promptcov.config import Config, MapConfig
 from promptcov.coverage.map.prompt_map import PromptMap
 from promptcov.errors import InputError
+from promptcov.index.snapshot import publish
 from promptcov.index.store import Store
 from promptcov.io import write_json
 from promptcov.pipeline.progress import Progress, ensure_progress
@@ -119,6 +120,7 @@ def run_map(store: Store, config: Config, progress: Progress | None = None, *,
     summary.noise_share = float(np.mean(labels_all < 0)) if len(labels_all) else 0.0
     summary.areas = dict(store.con.execute(
         "SELECT m.capability, count(*) FROM requests r JOIN text_map m USING (text_id) GROUP BY 1").fetchall())
+    publish(store)
     summary.seconds = time.perf_counter() - t0
     return summary
 

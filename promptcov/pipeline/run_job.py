@@ -30,7 +30,7 @@ class RunSummary:
 
 
 def run_run(store: Store, config: Config, progress: Progress | None = None, *, paths: Sequence[str | Path],
-            out: Path | None = None) -> RunSummary:
+            out: Path | None = None, engine: str = "local", ray_address: str | None = None) -> RunSummary:
     """Ingest ``paths``, embed what is new, re-map and score the whole store; each step's summary goes
     to ``progress.finished`` as it ends."""
     progress = ensure_progress(progress)
@@ -39,7 +39,8 @@ def run_run(store: Store, config: Config, progress: Progress | None = None, *, p
     summary.quarantined = ingest.quarantined
     e = config.embed
     embedder = load_embedder(e.model, max_seq_length=e.max_seq_length, batch_size=e.batch_size, device=e.device)
-    for step in (lambda: ingest, lambda: run_embed(store, config, progress, embedder=embedder),
+    for step in (lambda: ingest,
+                 lambda: run_embed(store, config, progress, embedder=embedder, engine=engine, ray_address=ray_address),
                  lambda: run_map(store, config, progress, embedder=embedder),
                  lambda: run_score(store, config, progress, out=out)):
         s = step()

@@ -20,6 +20,7 @@ import pyarrow as pa
 from promptcov.config import Config
 from promptcov.coverage.frame import RequestFrame
 from promptcov.errors import InputError
+from promptcov.index.snapshot import publish
 from promptcov.index.store import Store
 from promptcov.pipeline.progress import Progress, ensure_progress
 from promptcov.reports.tables import arrow_table, write_table
@@ -173,6 +174,7 @@ def run_score(store: Store, config: Config, progress: Progress | None = None, *,
     store.con.execute("INSERT INTO score_runs VALUES (?, ?, ?, ?, ?, ?, ?)", [
         datetime.now(timezone.utc).replace(tzinfo=None), w_start, w_end, float(det.threshold_), cfg.detector.target_fpr,
         det.calibration_, len(det.accounts_)]).fetchall()
+    publish(store)
     if out is not None:
         write_table(det.accounts_, ACCOUNT_COLUMNS, out)
         write_table(det.groups_, GROUP_COLUMNS, out.with_name(out.stem + "_groups" + out.suffix))
