@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("search", parents=[common], help="stored prompts nearest to TEXT")
     s.add_argument("text", nargs="?", metavar="TEXT")
     s.add_argument("--request-id", help="search by the text of a stored request instead of TEXT")
+    s.add_argument("--system", default="", metavar="SYSTEM",
+                   help="the system prompt TEXT was sent with: re-ranks the nearest prompts by it too")
     s.add_argument("-k", type=int, default=10, help="number of hits (default 10)")
     s.add_argument("--json", action="store_true", help="print the hits as one JSON array")
 

@@ -186,7 +186,7 @@ def cmd_search(args, ui: UI) -> int:
     cfg = _config(args)
     searcher = Searcher.open(_store_path(args), max_seq_length=cfg.embed.max_seq_length)
     hits = (searcher.search_request(args.request_id, args.k) if args.request_id
-            else searcher.search_text(args.text, args.k))
+            else searcher.search_text(args.text, args.k, system=args.system))
     if args.json:
         print_json([{k: h[k] for k in ("request_id", "account_id", "timestamp", "prompt", "similarity",
                                        "cluster_id", "capability", "n_requests", "accounts")} for h in hits])

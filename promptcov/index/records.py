@@ -26,6 +26,7 @@ __all__ = [
     "content_hash",
     "derive_request_id",
     "embed_text",
+    "system_text",
 ]
 
 #: Fields the log format defines; anything else is kept as opaque metadata.
@@ -84,16 +85,21 @@ def derive_request_id(content: str, line: int) -> str:
     return "h-" + hashlib.sha1(key.encode("ascii")).hexdigest()[:20]
 
 
-def embed_text(system: str, prompt: str, max_system_chars: int = 600) -> str:
-    """The text that is embedded for a (system, prompt) pair.
+def embed_text(system: str, prompt: str) -> str:
+    """The text whose vector is stored for a (system, prompt) pair: the prompt alone.
 
-    The user prompt comes first so that truncation (``max_seq_length`` tokens) cuts the system
-    prompt, not the request: a product's long fixed system prompt must not drown the varied
-    questions its users ask.
+    A stored vector is the prompt's, so an exact prompt finds itself at similarity 1 whether or
+    not it was sent with a system prompt, and a product's long fixed system prompt does not drown
+    the varied questions its users ask. System prompts get vectors of their own
+    (:func:`system_text`), which the map combines with the prompt's where it needs both
+    (:mod:`promptcov.pipeline.map_job`); ``system`` is accepted so callers keep one signature.
     """
-    if not system:
-        return prompt
-    return f"{prompt}\n\n[system] {system[:max_system_chars]}"
+    return prompt
+
+
+def system_text(system: str, max_chars: int = 2000) -> str:
+    """The text embedded for a system prompt (its head: a scaffold's role and instructions)."""
+    return (system or "")[:max_chars]
 
 
 def parse_timestamp(value: Any) -> datetime:

@@ -30,7 +30,7 @@ import numpy as np
 from promptcov.errors import InputError
 from promptcov.index.embedders import load_embedder
 from promptcov.index.faiss_index import VectorIndex
-from promptcov.index.records import embed_text
+from promptcov.index.records import embed_text, system_text
 from promptcov.index.snapshot import Snapshot, current_generation, publish
 from promptcov.index.store import Store
 
@@ -124,13 +124,33 @@ class Searcher:
                  if i >= 0 and int(i) not in (exclude or set())][:k]
         return self._hits(snap, pairs)
 
-    def search_text(self, text: str, k: int = 10, system: str = "") -> list[dict]:
-        """The ``k`` stored texts nearest to ``text`` (embedded as a prompt with ``system``)."""
+    def search_text(self, text: str, k: int = 10, system: str = "", pool: int = 5) -> list[dict]:
+        """The ``k`` stored texts nearest to the prompt ``text``.
+
+        Stored vectors are the prompts' own, so an exact stored prompt finds itself at similarity 1
+        whatever system prompt it was sent with. With ``system``, the ``pool * k`` nearest prompts
+        are re-ranked by the mean of the prompt similarity and the similarity of their system
+        prompt to ``system`` (a hit sent without a system prompt scores 0 on the second part).
+        """
         if not text or not text.strip():
             raise InputError("search text is empty")
-        self._ensure()
-        vec = self.embedder.embed([embed_text(system, text)])
-        return self.search_vector(vec[0], k)
+        snap, _ = self._ensure()
+        vec = self.embedder.embed([embed_text("", text)])[0]
+        if not system or not system.strip():
+            return self.search_vector(vec, k)
+        hits = self.search_vector(vec, max(k, pool * k))
+        if not hits:
+            return hits
+        tids = [snap.text_of_request(h["request_id"]) for h in hits]
+        sys_of = snap.systems([t for t in tids if t is not None])
+        cand = [sys_of.get(t, "") if t is not None else "" for t in tids]
+        q = self.embedder.embed([system_text(system)])[0]
+        uniq = sorted({c for c in cand if c})
+        sims = dict(zip(uniq, (self.embedder.embed([system_text(c) for c in uniq]) @ q).tolist(), strict=True)) \
+            if uniq else {}
+        for h, c in zip(hits, cand, strict=True):
+            h["similarity"] = round(0.5 * (h["similarity"] + (sims.get(c, 0.0) if c else 0.0)), 4)
+        return sorted(hits, key=lambda h: -h["similarity"])[:k]
 
     def search_request(self, request_id: str, k: int = 10) -> list[dict]:
         """The ``k`` stored texts nearest to the text of a stored request (itself included)."""

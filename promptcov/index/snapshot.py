@@ -284,6 +284,14 @@ class Snapshot:
         part = self._hits.select(list(cols)).take(rows).to_pydict()
         return {int(tid): tuple(part[c][i] for c in cols[1:]) for i, tid in enumerate(part["text_id"])}
 
+    def systems(self, text_ids: list[int]) -> dict[int, str]:
+        """``text_id -> system prompt`` ('' when none) of the given texts."""
+        rows = self._hit_rows.rows([int(t) for t in text_ids])
+        if not rows:
+            return {}
+        part = self._hits.select(["text_id", "system"]).take(rows).to_pydict()
+        return {int(t): s or "" for t, s in zip(part["text_id"], part["system"], strict=True)}
+
     def text_of_request(self, request_id: str) -> int | None:
         """The text id of a stored request, or ``None`` when the request is unknown."""
         rows = self._query("SELECT text_id FROM requests WHERE request_id = ?", [request_id])

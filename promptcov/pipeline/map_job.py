@@ -27,6 +27,7 @@ from promptcov.coverage.map.prompt_map import PromptMap
 from promptcov.errors import InputError
 from promptcov.index.snapshot import publish
 from promptcov.index.store import Store
+from promptcov.index.system_vectors import combine, system_vectors
 from promptcov.io import write_json
 from promptcov.pipeline.progress import Progress, ensure_progress
 from promptcov.protocols import Embedder
@@ -97,6 +98,7 @@ def run_map(store: Store, config: Config, progress: Progress | None = None, *,
     n_texts = store.count("embedded")
     summary = MapSummary(n_texts=n_texts, seed=cfg.seed)
     sample_ids, sample_vecs = _sample(store, cfg, n_texts)
+    sample_vecs = _with_systems(store, embedder, sample_ids, sample_vecs)
     pmap = PromptMap(sample_size=len(sample_ids), n_components=cfg.n_components, n_neighbors=cfg.n_neighbors,
                      min_cluster_size=cfg.min_cluster_size, assign=cfg.assign, seed=cfg.seed)
     log.info("fitting the map on %d of %d distinct texts (seed %d)", len(sample_ids), n_texts, cfg.seed)
@@ -137,6 +139,15 @@ def _sample(store: Store, cfg: MapConfig, n_texts: int) -> tuple[np.ndarray, np.
     return sample_ids[order], sample_vecs[order]
 
 
+def _with_systems(store: Store, embedder, ids: np.ndarray, vecs: np.ndarray) -> np.ndarray:
+    """The map's view of texts: the prompt's vector plus its system prompt's (see
+    :mod:`promptcov.index.system_vectors`)."""
+    systems, _ = _texts_for(store, ids)
+    if not any(systems):
+        return vecs
+    return combine(vecs, system_vectors(store, embedder, systems))
+
+
 def _assign_texts(store: Store, cfg: MapConfig, pmap, embedder, n_texts: int, progress: Progress) -> pa.Table:
     """Cluster and capability of every embedded text, shard by shard (memory: one shard)."""
     from promptcov.coverage.areas.taxonomy import CapabilityAssigner, Taxonomy
@@ -146,8 +157,10 @@ def _assign_texts(store: Store, cfg: MapConfig, pmap, embedder, n_texts: int, pr
     assigner = CapabilityAssigner(taxonomy=taxonomy, embedder=embedder, **kw).fit()
     parts, done = [], 0
     for _, ids, vecs in store.iter_shards():
-        labels = pmap.predict(vecs)
         systems, prompts = _texts_for(store, ids)
+        if any(systems):
+            vecs = combine(vecs, system_vectors(store, embedder, systems))
+        labels = pmap.predict(vecs)
         areas, scores, markers = assigner.predict(systems, prompts, vecs)
         # an explicit schema: a shard whose markers are all None must not become a null-typed column
         parts.append(pa.table({"text_id": ids, "cluster_id": labels.astype(np.int64),
