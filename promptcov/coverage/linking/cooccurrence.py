@@ -117,62 +117,82 @@ def timing_links(
     elig = np.flatnonzero(np.bincount(acc, minlength=n_acc) >= max(min_requests, 1))
     if len(elig) < 2:
         return sp.coo_matrix((n_acc, n_acc)), {}
-    pos = np.full(n_acc, -1, dtype=np.int64)
-    pos[elig] = np.arange(len(elig))
-    sel = pos[acc] >= 0
-    bins = np.floor(ts[sel] / bin_s).astype(np.int64)  # anchored to the epoch, not to the data
-    bins -= bins.min()
-    n_bins, n_e = int(bins.max()) + 1, len(elig)
-    x = sp.csr_matrix((np.ones(int(sel.sum())), (pos[acc[sel]], bins)), shape=(n_e, n_bins))
-    x.data[:] = 1.0
-    w = np.log((n_e + 1.0) / (np.asarray(x.sum(axis=0)).ravel() + 1.0))
-    xw = x.multiply(w[None, :]).tocsr()
-    s, total_w = np.asarray(xw.sum(axis=1)).ravel(), float(w.sum())
-    n_bins_of = np.asarray(x.sum(axis=1)).ravel()
-    xt = x.T.tocsr()
-
-    def excess(r, c, o, e):  # (O - E) / (min(s_a, s_b) - E), 0 where the lift O / E is below min_lift
-        m = np.minimum(s[r], s[c])
-        den = np.where(m - e > 1e-6 * np.maximum(m, 1e-12), m - e, np.inf)
-        return np.where(o >= min_lift * e, (o - e) / den, 0.0)
-
-    parts = []
-    step = max(1, int(chunk_cells // n_e))
-    for start in range(0, n_e, step):
-        blk = (xw[start : start + step] @ xt).tocoo()
-        r, c, o = blk.row + start, blk.col, blk.data
-        up = c > r
-        r, c, o = r[up], c[up], o[up]
-        keep = excess(r, c, o, s[r] * s[c] / max(total_w, 1e-12)) >= min_score  # cheap uniform null first
-        parts.append((r[keep], c[keep], o[keep]))
-    r, c, o = (np.concatenate([p[i] for p in parts]) for i in range(3))
+    occ = _Occupancy(acc, ts, elig, n_acc, bin_s, min_lift)
+    r, c, o = occ.candidates(min_score, chunk_cells)
     score = shared = np.zeros(0)
     if len(r):
-        e = s[r] * s[c] / max(total_w, 1e-12)
-        lags = [int(round(lag / bin_s)) for lag in lag_s if 0 < lag / bin_s < n_bins / 2]
-        if lags:
-            xc = x.tocoo()
-            shifted = []
-            for lag in lags:
-                for sign in (1, -1):
-                    col = xc.col - sign * lag
-                    k = (col >= 0) & (col < n_bins)
-                    xl = sp.csr_matrix((xc.data[k], (xc.row[k], col[k])), shape=x.shape)
-                    o_l = np.asarray(xw[r].multiply(xl[c]).sum(axis=1)).ravel()
-                    shifted.append(o_l * n_bins / (n_bins - lag))
-            e = np.maximum(e, np.mean(shifted, axis=0))
-        shared = np.asarray(x[r].multiply(x[c]).sum(axis=1)).ravel()
-        score = excess(r, c, o, e)
+        e = np.maximum(occ.uniform(r, c), occ.lagged(r, c, lag_s))
+        shared = np.asarray(occ.x[r].multiply(occ.x[c]).sum(axis=1)).ravel()
+        score = occ.excess(r, c, o, e)
         # far more than chance, counting every pair looked at: binomial tail, Bonferroni over pairs
-        n_small = np.minimum(n_bins_of[r], n_bins_of[c])
-        p_null = np.clip(e / np.maximum(np.minimum(s[r], s[c]), 1e-12), 1e-12, 1.0)
+        n_small = np.minimum(occ.n_bins_of[r], occ.n_bins_of[c])
+        p_null = np.clip(e / np.maximum(np.minimum(occ.s[r], occ.s[c]), 1e-12), 1e-12, 1.0)
         log_p = binom.logsf(shared - 1, n_small, p_null)
+        n_e = len(elig)
         ok = (score >= min_score) & (shared >= min_shared_bins)
         ok &= log_p <= np.log(alpha) - np.log(n_e * (n_e - 1) / 2)
         r, c, score, shared = r[ok], c[ok], score[ok], shared[ok]
     ra, ca = elig[r], elig[c]
     mat = sp.coo_matrix((np.clip(score, 0.0, 1.0), (ra, ca)), shape=(n_acc, n_acc))
     return mat, {(int(a), int(b)): int(k) for a, b, k in zip(ra, ca, shared, strict=True)}
+
+
+class _Occupancy:
+    """Binary account x time-bin occupancy of the eligible accounts, idf-weighted (see :func:`timing_links`)."""
+
+    def __init__(self, acc, ts, elig, n_acc, bin_s, min_lift):
+        pos = np.full(n_acc, -1, dtype=np.int64)
+        pos[elig] = np.arange(len(elig))
+        sel = pos[acc] >= 0
+        bins = np.floor(ts[sel] / bin_s).astype(np.int64)  # anchored to the epoch, not to the data
+        bins -= bins.min()
+        self.bin_s, self.min_lift = bin_s, min_lift
+        self.n_bins, n_e = int(bins.max()) + 1, len(elig)
+        x = sp.csr_matrix((np.ones(int(sel.sum())), (pos[acc[sel]], bins)), shape=(n_e, self.n_bins))
+        x.data[:] = 1.0
+        w = np.log((n_e + 1.0) / (np.asarray(x.sum(axis=0)).ravel() + 1.0))
+        self.x, self.xw = x, x.multiply(w[None, :]).tocsr()
+        self.s, self.total_w = np.asarray(self.xw.sum(axis=1)).ravel(), float(w.sum())
+        self.n_bins_of = np.asarray(x.sum(axis=1)).ravel()
+
+    def excess(self, r, c, o, e):
+        """``(O - E) / (min(s_a, s_b) - E)``, 0 where the lift ``O / E`` is below ``min_lift``."""
+        m = np.minimum(self.s[r], self.s[c])
+        den = np.where(m - e > 1e-6 * np.maximum(m, 1e-12), m - e, np.inf)
+        return np.where(o >= self.min_lift * e, (o - e) / den, 0.0)
+
+    def uniform(self, r, c):
+        """Weighted co-occupancy two independent accounts would share (uniform null)."""
+        return self.s[r] * self.s[c] / max(self.total_w, 1e-12)
+
+    def candidates(self, min_score, chunk_cells):
+        """Pairs (upper triangle) passing the cheap uniform null, in sparse row chunks."""
+        n_e = self.x.shape[0]
+        xt, parts = self.x.T.tocsr(), []
+        step = max(1, int(chunk_cells // n_e))
+        for start in range(0, n_e, step):
+            blk = (self.xw[start : start + step] @ xt).tocoo()
+            r, c, o = blk.row + start, blk.col, blk.data
+            up = c > r
+            r, c, o = r[up], c[up], o[up]
+            keep = self.excess(r, c, o, self.uniform(r, c)) >= min_score
+            parts.append((r[keep], c[keep], o[keep]))
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+    def lagged(self, r, c, lag_s):
+        """Mean co-occupancy with one account shifted by each lag either way (keeps daily rhythms)."""
+        lags = [int(round(lag / self.bin_s)) for lag in lag_s if 0 < lag / self.bin_s < self.n_bins / 2]
+        if not lags:
+            return np.zeros(len(r))
+        xc, shifted = self.x.tocoo(), []
+        for lag in lags:
+            for sign in (1, -1):
+                col = xc.col - sign * lag
+                k = (col >= 0) & (col < self.n_bins)
+                xl = sp.csr_matrix((xc.data[k], (xc.row[k], col[k])), shape=self.x.shape)
+                o_l = np.asarray(self.xw[r].multiply(xl[c]).sum(axis=1)).ravel()
+                shifted.append(o_l * self.n_bins / (self.n_bins - lag))
+        return np.mean(shifted, axis=0)
 
 
 def codes(values: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -1,3 +1,3 @@
 """The prompt-space map: UMAP + HDBSCAN fitted on a sample, stable cluster ids, cluster names."""
 
-__all__ = ["prompt_map", "stability", "naming"]
+__all__ = ["prompt_map", "geometry", "stability", "persist", "naming"]

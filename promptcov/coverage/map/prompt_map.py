@@ -48,7 +48,9 @@ from typing import Any
 
 import numpy as np
 
-from promptcov.coverage.map.stability import cluster_geometry, layout_2d, load_map, match_clusters, save_map
+from promptcov.coverage.map.geometry import cluster_geometry, layout_2d
+from promptcov.coverage.map.persist import load_map, save_map
+from promptcov.coverage.map.stability import match_clusters
 from promptcov.errors import InputError, NotFittedError
 
 __all__ = ["PromptMap", "RADIUS_QUANTILE", "resolve_min_cluster_size"]
@@ -214,19 +216,8 @@ class PromptMap:
         bias the sample (see the module docstring).
         """
         self._check_params()
-        if not hasattr(vectors, "shape"):
-            vectors = np.asarray(vectors)
-        if len(vectors.shape) != 2:
-            raise InputError(f"vectors must be a 2-D array (n, dim), got shape {vectors.shape}")
+        vectors, weights = self._check_input(vectors, weights)
         n = int(vectors.shape[0])
-        if weights is not None:
-            weights = np.asarray(weights, dtype=np.float64)
-            if weights.shape != (n,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
-                raise InputError(
-                    f"weights must be {n} finite non-negative numbers, got shape {weights.shape}"
-                )
-            if np.count_nonzero(weights) < min(int(self.sample_size), n):
-                raise InputError("weights: fewer rows with a positive weight than the sample needs")
         t0 = time.perf_counter()
         sample_index = self._draw_sample(n, weights)
         x = _as_vectors(vectors[sample_index], "vectors")
@@ -287,6 +278,20 @@ class PromptMap:
             t3 - t2,
         )
         return self
+
+    def _check_input(self, vectors, weights):
+        if not hasattr(vectors, "shape"):
+            vectors = np.asarray(vectors)
+        if len(vectors.shape) != 2:
+            raise InputError(f"vectors must be a 2-D array (n, dim), got shape {vectors.shape}")
+        n = int(vectors.shape[0])
+        if weights is not None:
+            weights = np.asarray(weights, dtype=np.float64)
+            if weights.shape != (n,) or not np.all(np.isfinite(weights)) or np.any(weights < 0):
+                raise InputError(f"weights must be {n} finite non-negative numbers, got shape {weights.shape}")
+            if np.count_nonzero(weights) < min(int(self.sample_size), n):
+                raise InputError("weights: fewer rows with a positive weight than the sample needs")
+        return vectors, weights
 
     def _set_clusters(self, x: np.ndarray, dense: np.ndarray, k: int) -> None:
         centroids, radius, sizes = cluster_geometry(x, dense, k, RADIUS_QUANTILE)
