@@ -36,8 +36,11 @@ def run_report(store: Store, config: Config, progress: Progress | None = None, *
     if store.count("requests") == 0:
         raise InputError(f"store {store.path} holds no requests; run `promptcov run LOG...` first")
     progress.update("report", 0, 1)
+    from promptcov.coverage.areas.taxonomy import Taxonomy
+
+    taxonomy = Taxonomy.load(extra=[config.map.taxonomy] if config.map.taxonomy else [])
     data = build_report_data(store.con, week=week, n_weeks=cfg.n_weeks,
-                             redact=cfg.redact if redact is None else redact)
+                             redact=cfg.redact if redact is None else redact, taxonomy=taxonomy)
     paths = write_report(data, out_dir)
     progress.update("report", 1, 1)
     return ReportSummary(week=str(data.get("week")), paths=paths, data=data)
