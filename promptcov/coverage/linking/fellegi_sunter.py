@@ -52,6 +52,17 @@ class Family:
     ``null_u``: the level distribution among pairs of *unrelated* accounts when it can be computed
     directly (behaviour families: the same window with requests shuffled between accounts, which
     keeps how common each template is and destroys coordination); ``u`` is then fixed to it.
+    ``fixed_m``: ``m`` fixed instead of estimated (identifier families: one ``m`` per family would
+    average campaigns that share cards widely with campaigns that never do, and so make a card
+    shared by a handful of accounts count for nothing; with ``m = 1/2`` its weight is its rarity).
+    ``key_bits``: optional float array (P,): ``-log2(tf)`` of the rarest *key* the pair shares (for
+    the template family: the rarest signature template both use). At an agreement level the pair
+    gets the larger of the level's evidence and ``log2(1/2) + key_bits``: a scaffold only a handful
+    of accounts ever fill ties any two of them, even when each sends it a few times among other
+    traffic (low-volume hydra accounts rotating over many scaffolds overlap little pairwise).
+    ``max_negative``: the most a family can count *against* a pair (bits). Families are not
+    comprehensive: a campaign that shares cards may use scaffolds of its own, so the absence of one
+    kind of agreement is weak evidence.
     """
 
     name: str
@@ -61,6 +72,9 @@ class Family:
     tf_bits: np.ndarray | None = None
     drives: bool = True
     null_u: np.ndarray | None = None
+    fixed_m: np.ndarray | None = None
+    max_negative: float = 1.0
+    key_bits: np.ndarray | None = None
 
 
 @dataclass
@@ -84,7 +98,10 @@ class FSModel:
             tf = ok & (lv > 0) & np.isfinite(fam.tf_bits)
             # term-frequency adjustment: u of the agreement level replaced by the value's frequency
             bits[tf] = np.log2(m[lv[tf]]) + fam.tf_bits[tf]
-        return np.clip(bits, -fam.cap, fam.cap)
+        if fam.key_bits is not None:
+            kb = ok & (lv > 0) & np.isfinite(fam.key_bits)
+            bits[kb] = np.maximum(bits[kb], fam.key_bits[kb] - 1.0)
+        return np.clip(bits, -min(fam.cap, fam.max_negative), fam.cap)
 
     def bits(self, families: list[Family]) -> dict[str, np.ndarray]:
         return {f.name: self.level_bits(f) for f in families}
@@ -168,6 +185,9 @@ def _m_only(families: list[Family], p: np.ndarray, u: dict, prior: float) -> dic
     """``m`` from the responsibilities ``p`` (``prior`` pseudo-counts spread like ``u``), monotone."""
     m = {}
     for f in families:
+        if f.fixed_m is not None:
+            m[f.name] = np.asarray(f.fixed_m, np.float64)
+            continue
         ok = f.levels >= 0
         wm = np.bincount(f.levels[ok], weights=p[ok], minlength=f.n_levels)
         m[f.name] = _monotone((wm + prior * u[f.name]) / (wm.sum() + prior), u[f.name])

@@ -173,7 +173,13 @@ class AccountLinker:
                              ("asn", frame.asn), ("user_agent", frame.user_agent)):
             mat, holders, has, key = ev.account_values(acc, np.asarray(values, dtype=object), n)
             ids[name] = (mat, holders, has, key)
-        return {"near": near, "near_null": near_null, "shuffled": shuffled, "timing": timing,
+        span = np.zeros(n)
+        if len(acc):
+            lo, hi = np.full(n, np.inf), np.full(n, -np.inf)
+            np.minimum.at(lo, acc, frame.ts)
+            np.maximum.at(hi, acc, frame.ts)
+            span = (hi - lo) / 3600.0
+        return {"near": near, "near_null": near_null, "shuffled": shuffled, "timing": timing, "span_h": span,
                 "shared_bins": shared_bins, "timing_ok": t_ok, "org": org, "ids": ids}
 
     def _near_dup_keys(self, frame: RequestFrame, tkey: np.ndarray) -> np.ndarray:
@@ -219,8 +225,15 @@ class AccountLinker:
         parts = {"template": pick(tmpl, rows, cols), "near_duplicate": pick(near, rows, cols),
                  "timing": pick(timing, rows, cols)}
         n_lv = len(p.overlap_levels) + 1
+        tkey_live = np.where((tkey >= 0) & live_ext[np.maximum(tkey, 0)], tkey, -1)
+        tmat, _ = ev.tf_bits_matrix(acc, tkey_live, accts.n)
+        key_bits = ev.pair_max_bits(tmat, rows, cols)
+        # a one-off run inside a day (an evaluator running a judge template) shares templates with
+        # whoever uses them; that co-use says little about one operator
+        lasting = fx["span_h"] >= p.key_min_span_hours
+        key_bits = np.where(lasting[rows] & lasting[cols], key_bits, 0.0)
         fams = [Family("template", ev.level_of(parts["template"], p.overlap_levels), n_lv, p.max_bits_template,
-                       null_u=null_t),
+                       null_u=null_t, key_bits=np.where(key_bits > 0, key_bits, np.nan)),
                 Family("near_duplicate", ev.level_of(parts["near_duplicate"], p.overlap_levels), n_lv,
                        p.max_bits_near_duplicate, null_u=fx["near_null"])]
         t_ok = fx["timing_ok"][rows] & fx["timing_ok"][cols]
@@ -246,7 +259,8 @@ class AccountLinker:
         # a card shared inside one org is a team's company card: not comparable, neither for nor against
         level = np.where(has[rows] & has[cols] & ~((bits > 0) & same_org), (bits > 0).astype(np.int64), -1)
         parts["payment"], parts["same_org"] = bits, same_org
-        return Family("payment", level, 2, self.params_.max_bits_payment, tf_bits=np.where(bits > 0, bits, np.nan))
+        return Family("payment", level, 2, self.params_.max_bits_payment, tf_bits=np.where(bits > 0, bits, np.nan),
+                      fixed_m=np.array([0.5, 0.5]))
 
     def _network(self, fx, rows, cols, parts) -> Family:
         has = fx["ids"]["ip"][2] | fx["ids"]["asn"][2]

@@ -53,6 +53,9 @@ class LinkParams:
         like a popular public prompt; below it, a popular-looking template links no one.
     min_popular_accounts
         Templates with fewer users are never treated as popular.
+    key_min_span_hours
+        The rarity of a shared signature template ties two accounts only when both were active over
+        at least this span: a one-off run inside a day shares templates with whoever uses them.
 
     Groups
     ------
@@ -92,6 +95,7 @@ class LinkParams:
     prior_siblings: float = 1.0
     min_coherence: float = 0.3
     min_popular_accounts: int = 10
+    key_min_span_hours: float = 24.0
     min_posterior: float = 0.5
     resolution: float = 0.05
     min_member_bits: float = 4.0

@@ -135,6 +135,10 @@ class SweepDetector:
         gscore_of = dict(zip(gids, gscore, strict=True))
         tie = np.array([membership.get(a, 0.0) for a in ids])
         tie = np.where(tie >= p.min_member_weight, tie, 0.0)  # a weak tie inherits nothing
+        # a scheduled job running one template (an evaluator, a nightly batch) shares that template
+        # with whoever uses it: it stays in the group's evidence but does not inherit its score
+        one_job = (m["timing_class"] == "scheduled") & (np.nan_to_num(m["n_templates"]) <= 1)
+        tie = np.where(one_job, 0.0, tie)
         inherited = tie * np.array([gscore_of.get(groups.get(a, ""), 0.0) for a in ids])
         linked_ids = {a for e in edges for a in e[:2]} | set(groups)
         linked = np.array([a in linked_ids for a in ids], dtype=bool)
