@@ -17,7 +17,15 @@ import numpy as np
 
 from promptcov.simulate.corpus import Prompt, Scaffold
 from promptcov.simulate.family_config import CampaignSpec
-from promptcov.simulate.identity import BROWSER_UAS, DATACENTER_ASNS, PROXY_ASNS, SCRIPT_UAS, SDK_UAS, Account, pick_tz
+from promptcov.simulate.identity import (
+    BROWSER_UAS,
+    DATACENTER_ASNS,
+    PROXY_ASNS,
+    SCRIPT_UAS,
+    SDK_UAS,
+    Account,
+    pick_tz,
+)
 from promptcov.simulate.timing import DIURNAL, FLAT
 from promptcov.simulate.traffic import Context, emit_sessions, plan_sessions
 
