@@ -187,7 +187,7 @@ def rbf_bandwidth(reference: np.ndarray) -> float:
     if x.ndim != 2 or len(x) < 2:
         raise InputError("the MMD reference needs at least 2 vectors")
     d2 = _sqdist(x, x)[np.triu_indices(len(x), k=1)]
-    sigma = float(np.sqrt(np.median(d2)))
+    sigma = float(np.median(np.sqrt(d2)))
     return sigma if sigma > 1e-9 else 1.0
 
 

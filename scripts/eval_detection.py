@@ -27,6 +27,7 @@ import json
 import logging
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,9 @@ def _pipeline(work: Path, args, embedder, seed: int) -> tuple[Store, dict]:
     times["simulate_s"] = time.perf_counter() - t
     store = Store(work / "store")
     cfg = Config()
+    if args.map_sample:
+        cfg = replace(cfg, map=replace(cfg.map, sample_size=args.map_sample, projection_points=min(
+            cfg.map.projection_points, args.map_sample)))
     for step, fn in (("ingest_s", lambda: ingest_files(store, sorted((sim_dir / "logs").glob("*.jsonl*")))),
                      ("embed_s", lambda: embed_pending(store, embedder)),
                      ("map_s", lambda: run_map(store, cfg.map, embedder)),
@@ -138,6 +142,7 @@ def _args(argv):
     ap.add_argument("--cache", type=Path, default=Path("/tmp/promptcov-embed-cache"), help="embedding cache")
     ap.add_argument("--work", type=Path, default=Path("/tmp/promptcov-eval"))
     ap.add_argument("--out", type=Path, default=Path("reports/bench/eval_detection.json"))
+    ap.add_argument("--map-sample", type=int, default=None, help="texts the map is fitted on (default: config)")
     args = ap.parse_args(argv)
     default = DEV_SEEDS if args.split == "dev" else EVAL_SEEDS
     start = default[0] if args.seed_start is None else args.seed_start
