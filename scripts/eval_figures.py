@@ -89,6 +89,11 @@ def summarise(per_seed: list[dict]) -> dict:
                 if isinstance(v, (int, float)) and not isinstance(v, bool) or v is None:
                     m.setdefault(k, []).append(v)
     summary = {"methods": {name: {k: _agg(v, k) for k, v in figs.items()} for name, figs in methods.items()}}
+    kinds: dict[str, Counter] = {}
+    for r in per_seed:
+        for row in r["methods"]:
+            kinds.setdefault(row["method"], Counter()).update(row.get("flagged_negative_kinds", {}))
+    summary["flagged_negative_kinds"] = {name: dict(sorted(c.items())) for name, c in kinds.items()}
     camps = [c for r in per_seed for c in r["campaigns"].values()]
     fams = {"all": camps, ">=20 accounts": [c for c in camps if c["accounts"] >= 20],
             "hydra": [c for c in camps if c["traits"]["hydra"]], "heavy": [c for c in camps if not c["traits"]["hydra"]],
@@ -129,6 +134,9 @@ def print_summary(summary: dict, per_seed: list[dict]) -> None:
         cells = [f"{_f(figs[c]['mean'])} /{_f(figs[c]['worst'])}" for c in
                  ("recall", "largest_group_share", "groups", "non_campaign_in_group")]  # fmt: skip
         print(f"{fam:<24} {figs['campaigns']:>4} " + " ".join(f"{x:>17}" for x in cells))
+    print("\nflagged negatives by kind, all seeds together:")
+    for name, kinds in summary.get("flagged_negative_kinds", {}).items():
+        print(f"  {name:<34} {kinds or 'none'}")
     p = summary["pivots"]
     print(f"\npivots reported: {p['reported']} of {p['pivoting_campaigns']} pivoting campaigns; "
           f"{p['false_pivots']} of {p['non_pivoting_campaigns']} non-pivoting campaigns")  # fmt: skip

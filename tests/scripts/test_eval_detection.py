@@ -44,7 +44,7 @@ def test_summary_takes_mean_and_the_worst_case_in_the_right_direction():
     m = s["methods"]["x"]
     assert m["auroc"]["mean"] == pytest.approx(0.8) and m["auroc"]["worst"] == 0.7
     assert "flagged_hard_negatives" in LOWER_IS_BETTER and m["flagged_hard_negatives"]["worst"] == 3
-    assert m["heavy_auroc"]["n"] == 0
+    assert m["heavy_auroc"]["n"] == 0 and s["flagged_negative_kinds"] == {"x": {}}
     c = s["campaigns"]["hydra"]
     assert c["recall"]["worst"] == 0.4 and c["non_campaign_in_group"]["worst"] == 3
     assert s["pivots"] == {"pivoting_campaigns": 2, "reported": 1, "non_pivoting_campaigns": 0, "false_pivots": 0}
