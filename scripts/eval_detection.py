@@ -87,6 +87,10 @@ def _pipeline(work: Path, args, embedder, seed: int) -> tuple[Store, dict]:
     if args.map_sample:
         cfg = replace(cfg, map=replace(cfg.map, sample_size=args.map_sample, projection_points=min(
             cfg.map.projection_points, args.map_sample)))
+    if args.measure_only and store.has_table("accounts"):
+        log.info("seed %d: --measure-only, using the scored store as it is", seed)
+        times["pipeline_skipped"] = True
+        return store, times
     for step, fn in (("ingest_s", lambda: ingest_files(store, sorted((sim_dir / "logs").glob("*.jsonl*")))),
                      ("embed_s", lambda: embed_pending(store, embedder)),
                      ("map_s", lambda: run_map(store, cfg.map, embedder)),
@@ -108,9 +112,11 @@ def run_seed(seed: int, args, embedder) -> dict:
     with open(sim_dir / "labels.csv", newline="", encoding="utf-8") as fh:
         labels = {r["account_id"]: r for r in csv.DictReader(fh)}
     truth = json.loads((sim_dir / "scenario.json").read_text())["campaigns"]
-    acc = store.con.execute("SELECT account_id, score, flagged, group_id, n_requests, reasons FROM accounts "
+    acc = store.con.execute("SELECT account_id, score, flagged, group_id, n_requests, "
+                            "coalesce(reasons, '') || ' ' || coalesce(evidence, '') FROM accounts "
                             "ORDER BY account_id").fetchall()  # fmt: skip
-    groups = {r[0]: r[1] or "" for r in store.con.execute("SELECT group_id, reasons FROM groups").fetchall()}
+    groups = {r[0]: r[1] for r in store.con.execute(
+        "SELECT group_id, coalesce(reasons, '') || ' ' || coalesce(evidence, '') FROM groups").fetchall()}
     ids = [a[0] for a in acc]
     y = np.array([labels[a]["label"] == "campaign" for a in ids], dtype=int)
     kinds = [labels[a]["kind"] for a in ids]
@@ -126,8 +132,9 @@ def run_seed(seed: int, args, embedder) -> dict:
     hits, misses = embedder.hits - hits0, embedder.misses - miss0
     return {"seed": seed, "split": args.split, "accounts": len(ids), "campaign_accounts": int(y.sum()),
             "heavy_accounts": int(heavy.sum()), "requests": n_req, "seconds": time.perf_counter() - t0,
-            **{k: round(v, 2) for k, v in times.items()},
-            "cache_hits": hits, "cache_misses": misses, "cache_hit_rate": hits / max(hits + misses, 1),
+            **{k: round(v, 2) if isinstance(v, float) else v for k, v in times.items()},
+            "cache_hits": hits, "cache_misses": misses,
+            "cache_hit_rate": hits / (hits + misses) if hits + misses else None,
             "methods": rows, "campaigns": camps}  # fmt: skip
 
 
@@ -142,6 +149,8 @@ def _args(argv):
     ap.add_argument("--cache", type=Path, default=Path("/tmp/promptcov-embed-cache"), help="embedding cache")
     ap.add_argument("--work", type=Path, default=Path("/tmp/promptcov-eval"))
     ap.add_argument("--out", type=Path, default=Path("reports/bench/eval_detection.json"))
+    ap.add_argument("--measure-only", action="store_true",
+                    help="re-measure seeds whose store is already scored (no ingest/embed/map/score)")
     ap.add_argument("--map-sample", type=int, default=None, help="texts the map is fitted on (default: config)")
     args = ap.parse_args(argv)
     default = DEV_SEEDS if args.split == "dev" else EVAL_SEEDS
@@ -163,7 +172,7 @@ def main(argv=None) -> int:
         per_seed.append(run_seed(seed, args, embedder))
         embedder.flush()
         r = per_seed[-1]
-        log.info("seed %d: %d requests, %.0fs, cache hit rate %.2f", seed, r["requests"], r["seconds"],
+        log.info("seed %d: %d requests, %.0fs, cache hit rate %s", seed, r["requests"], r["seconds"],
                  r["cache_hit_rate"])  # fmt: skip
     summary = summarise(per_seed)
     print_summary(summary, per_seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import numpy as np
@@ -40,8 +41,19 @@ def method_row(name: str, y, s, flags, kinds: list[str], heavy) -> dict:
             "flagged_negative_kinds": dict(sorted(neg_kinds.items()))}  # fmt: skip
 
 
+def _says_pivot(text: str | None) -> bool:
+    """Whether an account's or group's reasons + evidence text reports a pivot."""
+    low = (text or "").lower()
+    return "pivot:" in low or bool(re.search(r'"pivots": \[\s*"', low))
+
+
 def campaign_rows(acc: list[tuple], labels: dict, truth: dict, groups: dict[str, str]) -> dict:
-    """Per campaign: recall, grouping and pivot figures. ``acc`` rows: (id, score, flagged, group, n, reasons)."""
+    """Per campaign: recall, grouping and pivot figures.
+
+    ``acc`` rows: (id, score, flagged, group, n_requests, reasons + evidence text); ``groups``: group id ->
+    reasons + evidence text. A campaign's pivot counts as reported when its largest group, or at least
+    half of its accounts, carry a pivot (a ``pivot:`` reason or a non-empty ``"pivots"`` evidence list).
+    """
     out = {}
     by_group: dict[str, list[str]] = {}
     for a in acc:
@@ -55,8 +67,8 @@ def campaign_rows(acc: list[tuple], labels: dict, truth: dict, groups: dict[str,
         top, top_n = gcount.most_common(1)[0] if gcount else ("", 0)
         inside = [labels[x] for x in by_group.get(top, [])]
         flagged = [a for a in members if a[2]]
-        said = sum("pivot" in (a[5] or "").lower() for a in flagged)
-        reported = bool(flagged) and (said >= 0.5 * len(flagged) or "pivot" in groups.get(top, "").lower())
+        said = sum(_says_pivot(a[5]) for a in members)
+        reported = said >= 0.5 * len(members) or _says_pivot(groups.get(top, ""))
         out[name] = {
             "accounts": len(members), "recall": len(flagged) / len(members),
             "largest_group_share": top_n / len(members), "groups": len(gcount),
@@ -144,7 +156,7 @@ def print_summary(summary: dict, per_seed: list[dict]) -> None:
     for r in per_seed:
         pc = r["methods"][0]
         print(f"  {r['seed']:>4} {r['requests']:>7} {r['accounts']:>5} ({r['campaign_accounts']:>4}) "
-              f"{r['seconds']:>6.0f}s {r['cache_hit_rate']:>5.2f}  {_f(pc['auroc'])} / {_f(pc['tpr@1%fpr'])}")
+              f"{r['seconds']:>6.0f}s {_f(r['cache_hit_rate'])}  {_f(pc['auroc'])} / {_f(pc['tpr@1%fpr'])}")
         for name, c in r["campaigns"].items():
             t = c["traits"]
             print(f"        {name}: {c['accounts']} accts, recall {c['recall']:.2f}, largest group "

@@ -27,6 +27,11 @@ def test_eval_detection_runs_end_to_end_and_writes_json(tmp_path, capsys):
         assert set(m) >= {"ap", "heavy_auroc", "flag_precision", "flag_recall", "flagged_hard_negatives"}
     assert seed["campaigns"] and all(0 <= c["largest_group_share"] <= 1 for c in seed["campaigns"].values())
     assert seed["cache_misses"] > 0 and res["summary"]["methods"]["promptcov"]["auroc"]["n"] == 1
+    # --measure-only re-measures the scored store without running the pipeline again
+    assert eval_detection.main(argv + ["--measure-only"]) == 0
+    again = json.loads(out.read_text())["per_seed"][0]
+    assert again["pipeline_skipped"] and again["cache_hit_rate"] is None
+    assert again["methods"][0] == seed["methods"][0]
 
 
 
