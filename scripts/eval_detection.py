@@ -43,6 +43,7 @@ from promptcov.index.store import Store
 from promptcov.io import write_json
 from promptcov.pipeline import run_map, run_score
 from promptcov.pipeline.score_job import load_frame
+from promptcov.simulate import SimConfig, simulate
 from promptcov.simulate.families import DEV_SEEDS, EVAL_SEEDS, simulate_family
 from promptcov.simulate.material import half_of
 
@@ -79,7 +80,9 @@ def _pipeline(work: Path, args, embedder, seed: int) -> tuple[Store, dict]:
     times = {}
     t = time.perf_counter()
     sim_dir = work / "sim"
-    if not (sim_dir / "labels.csv").exists():
+    if not (sim_dir / "labels.csv").exists() and args.scenario == "fixed":
+        simulate(SimConfig(scale=args.scale, seed=seed), sim_dir, data_dir=args.data)
+    elif not (sim_dir / "labels.csv").exists():
         simulate_family(seed, sim_dir, split=args.split, scale=args.scale, data_dir=args.data)
     times["simulate_s"] = time.perf_counter() - t
     store = Store(work / "store")
@@ -105,13 +108,15 @@ def _pipeline(work: Path, args, embedder, seed: int) -> tuple[Store, dict]:
 def run_seed(seed: int, args, embedder) -> dict:
     """Simulate, run the pipeline and measure one seed; returns its figures."""
     t0 = time.perf_counter()
-    work = args.work / f"{args.split}-{seed:03d}"
+    work = args.work / (f"fixed-{seed:03d}" if args.scenario == "fixed" else f"{args.split}-{seed:03d}")
     hits0, miss0 = embedder.hits, embedder.misses
     store, times = _pipeline(work, args, embedder, seed)
     sim_dir = work / "sim"
     with open(sim_dir / "labels.csv", newline="", encoding="utf-8") as fh:
         labels = {r["account_id"]: r for r in csv.DictReader(fh)}
-    truth = json.loads((sim_dir / "scenario.json").read_text())["campaigns"]
+    scenario = json.loads((sim_dir / "scenario.json").read_text())
+    truth = scenario.get("campaigns") or {  # the fixed scenario: agentic_tools moves to the new model
+        name: {"pivots": name == "agentic_tools"} for name in sorted(scenario["counts"]["campaigns"])}
     acc = store.con.execute("SELECT account_id, score, flagged, group_id, n_requests, "
                             "coalesce(reasons, '') || ' ' || coalesce(evidence, '') FROM accounts "
                             "ORDER BY account_id").fetchall()  # fmt: skip
@@ -141,6 +146,8 @@ def run_seed(seed: int, args, embedder) -> dict:
 def _args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=None, help="real prompt sets (../shared/data); default: the corpus")
+    ap.add_argument("--scenario", choices=("family", "fixed"), default="family",
+                    help="randomised scenario families (default) or the demo's fixed three-campaign scenario")
     ap.add_argument("--split", choices=("dev", "eval"), default="dev", help="material half (default dev)")
     ap.add_argument("--seeds", type=int, default=None, help="number of seeds (default: 10 dev, 20 eval)")
     ap.add_argument("--seed-start", type=int, default=None, help="first seed (default: 0 dev, 100 eval)")
@@ -179,7 +186,7 @@ def main(argv=None) -> int:
     write_json(args.out, {
         "benchmark": "eval_detection", "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": f"{platform.machine()} {platform.processor() or ''}".strip(), "split": args.split,
-        "seeds": args.seed_list, "scale": args.scale, "model": args.model, "data": str(args.data),
+        "seeds": args.seed_list, "scenario": args.scenario, "scale": args.scale, "model": args.model, "data": str(args.data),
         "development_figure": args.split == "dev", "summary": summary, "per_seed": per_seed})  # fmt: skip
     return 0
 
