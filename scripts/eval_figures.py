@@ -108,7 +108,8 @@ def summarise(per_seed: list[dict]) -> dict:
     summary["flagged_negative_kinds"] = {name: dict(sorted(c.items())) for name, c in kinds.items()}
     camps = [c for r in per_seed for c in r["campaigns"].values()]
     fams = {"all": camps, ">=20 accounts": [c for c in camps if c["accounts"] >= 20],
-            "hydra": [c for c in camps if c["traits"]["hydra"]], "heavy": [c for c in camps if not c["traits"]["hydra"]],
+            "hydra": [c for c in camps if c["traits"]["hydra"] is True],
+            "heavy": [c for c in camps if c["traits"]["hydra"] is False],
             "proxied (share >= 0.5)": [c for c in camps if (c["traits"]["proxy_share"] or 0) >= 0.5],
             "with cover traffic": [c for c in camps if (c["traits"]["cover_share"] or 0) > 0]}  # fmt: skip
     summary["campaigns"] = {
@@ -161,5 +162,5 @@ def print_summary(summary: dict, per_seed: list[dict]) -> None:
             t = c["traits"]
             print(f"        {name}: {c['accounts']} accts, recall {c['recall']:.2f}, largest group "
                   f"{c['largest_group_share']:.2f} of {c['groups']} groups, +{c['non_campaign_in_group']} others; "
-                  f"{'hydra' if t['hydra'] else 'heavy'}, {t['n_payment_ids']} cards, proxy {t['proxy_share']:.2f}, "
-                  f"cover {t['cover_share']:.2f}, pivot {c['pivots']}->{c['pivot_reported']}")  # fmt: skip
+                  f"{({True: 'hydra', False: 'heavy'}).get(t['hydra'], '-')}, {t['n_payment_ids']} cards, proxy {_f(t['proxy_share'])}, "
+                  f"cover {_f(t['cover_share'])}, pivot {c['pivots']}->{c['pivot_reported']}")  # fmt: skip
