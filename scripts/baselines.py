@@ -17,6 +17,16 @@ what the evaluation wants to show against.
   distance of a query to its ``k`` nearest earlier queries of the same account is small during an
   attack. The score is minus the smallest sliding-window mean of that distance.
 - :func:`volume_scores` - requests per account, the rate-limit view.
+- :func:`mmd_scores` - window-MMD (2026): the maximum mean discrepancy between an account's
+  window of query embeddings and a reference sample of benign (organic) traffic, with an RBF
+  kernel whose bandwidth is the median heuristic on the reference, estimated without bias
+  (MMD^2_u, Gretton et al. 2012), each account subsampled to at most 200 queries. Assumes
+  extraction queries are drawn from a different distribution than benign traffic.
+  :func:`mmd_threshold` calibrates the flag threshold on benign accounts only: the (1 - fpr)
+  quantile of their scores. Our reading of the method: the reference and the calibration
+  accounts are labelled benign traffic the defender holds (here: two disjoint halves of the
+  organic accounts); the score is the raw MMD^2_u (no per-size normalisation), so small
+  accounts are noisier and the calibrated threshold absorbs that.
 
 Distances are L2 on the L2-normalised text vectors (``||a - b|| = sqrt(2 - 2 cos)``, 0..2).
 """
@@ -31,7 +41,10 @@ from scipy.stats import shapiro
 from promptcov.coverage.frame import RequestFrame
 from promptcov.errors import InputError
 
-__all__ = ["prada_distances", "prada_scores", "knn_distances", "knn_scores", "volume_scores"]
+__all__ = [
+    "prada_distances", "prada_scores", "knn_distances", "knn_scores", "volume_scores",
+    "rbf_bandwidth", "mmd2_unbiased", "mmd_scores", "mmd_threshold",
+]  # fmt: skip
 
 log = logging.getLogger(__name__)
 
@@ -160,3 +173,64 @@ def volume_scores(frame: RequestFrame) -> tuple[np.ndarray, np.ndarray]:
     pairs = [(acc, float(sl.stop - sl.start)) for acc, sl in frame.accounts()]
     ids = np.array([a for a, _ in pairs], dtype=object)
     return ids, np.array([v for _, v in pairs], dtype=np.float64)
+
+
+def _sqdist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    aa = np.einsum("ij,ij->i", a, a)[:, None]
+    bb = np.einsum("ij,ij->i", b, b)[None, :]
+    return np.maximum(aa + bb - 2.0 * (a @ b.T), 0.0)
+
+
+def rbf_bandwidth(reference: np.ndarray) -> float:
+    """Median heuristic: the median pairwise L2 distance between distinct reference vectors."""
+    x = np.asarray(reference, dtype=np.float64)
+    if x.ndim != 2 or len(x) < 2:
+        raise InputError("the MMD reference needs at least 2 vectors")
+    d2 = _sqdist(x, x)[np.triu_indices(len(x), k=1)]
+    sigma = float(np.median(np.sqrt(d2)))
+    return sigma if sigma > 1e-9 else 1.0
+
+
+def mmd2_unbiased(x: np.ndarray, y: np.ndarray, sigma: float) -> float:
+    """Unbiased MMD^2 between samples ``x`` (m, d) and ``y`` (n, d), RBF kernel of width ``sigma``.
+
+    ``k(a, b) = exp(-||a - b||^2 / (2 sigma^2))``; needs m, n >= 2. Can be slightly negative.
+    """
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    m, n = len(x), len(y)
+    if m < 2 or n < 2:
+        raise ValueError(f"MMD^2_u needs at least 2 samples on each side, got {m} and {n}")
+    g = 1.0 / (2.0 * sigma * sigma)
+    kxx, kyy, kxy = np.exp(-g * _sqdist(x, x)), np.exp(-g * _sqdist(y, y)), np.exp(-g * _sqdist(x, y))
+    return float((kxx.sum() - np.trace(kxx)) / (m * (m - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+                 - 2.0 * kxy.mean())
+
+
+def mmd_scores(
+    frame: RequestFrame, reference: np.ndarray, *, max_queries: int = 200, min_queries: int = 2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Window-MMD score per account: MMD^2_u of its queries (a random subsample of at most
+    ``max_queries``) against ``reference`` (benign query vectors, e.g. <= 1000 organic queries).
+
+    Accounts with fewer than ``min_queries`` embedded queries score 0 (no evidence).
+    """
+    ref = np.asarray(reference, dtype=np.float64)
+    if max_queries < 2 or min_queries < 2:
+        raise InputError(f"max_queries and min_queries must be >= 2, got {max_queries}, {min_queries}")
+    sigma = rbf_bandwidth(ref)
+    rng = np.random.default_rng(seed)
+    ids, scores = [], []
+    for acc, x in _account_vectors(frame, None):
+        if len(x) > max_queries:
+            x = x[np.sort(rng.choice(len(x), size=max_queries, replace=False))]
+        ids.append(acc)
+        scores.append(mmd2_unbiased(x, ref, sigma) if len(x) >= min_queries else 0.0)
+    return np.array(ids, dtype=object), np.array(scores, dtype=np.float64)
+
+
+def mmd_threshold(benign_scores: np.ndarray, fpr: float = 0.01) -> float:
+    """The flag threshold calibrated on benign accounts: the ``1 - fpr`` quantile of their scores."""
+    s = np.asarray(benign_scores, dtype=np.float64)
+    if s.size == 0 or not (0.0 < fpr < 1.0):
+        raise InputError("mmd_threshold needs benign scores and 0 < fpr < 1")
+    return float(np.quantile(s, 1.0 - fpr))

@@ -8,8 +8,12 @@ import pytest
 from baselines import (
     knn_distances,
     knn_scores,
+    mmd2_unbiased,
+    mmd_scores,
+    mmd_threshold,
     prada_distances,
     prada_scores,
+    rbf_bandwidth,
     volume_scores,
 )
 
@@ -103,3 +107,55 @@ def test_bad_input():
         knn_scores(frame)
     with pytest.raises(ValueError):
         knn_distances(np.ones(3))
+
+
+def _mmd2_brute(x, y, sigma):
+    def k(a, b):
+        return np.exp(-np.sum((a - b) ** 2) / (2 * sigma * sigma))
+
+    m, n = len(x), len(y)
+    kxx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+    kyy = sum(k(y[i], y[j]) for i in range(n) for j in range(n) if i != j) / (n * (n - 1))
+    kxy = sum(k(a, b) for a in x for b in y) / (m * n)
+    return kxx + kyy - 2 * kxy
+
+
+def test_mmd2_unbiased_matches_the_formula_and_bandwidth_is_the_median_distance():
+    rng = np.random.default_rng(4)
+    x, y = _norm(rng.normal(size=(9, 6))), _norm(rng.normal(size=(12, 6)) + 0.5)
+    assert mmd2_unbiased(x, y, 0.7) == pytest.approx(_mmd2_brute(x.astype(float), y.astype(float), 0.7), rel=1e-9)
+    d = [np.linalg.norm(y[i] - y[j]) for i in range(12) for j in range(i + 1, 12)]
+    assert rbf_bandwidth(y) == pytest.approx(np.median(d), rel=1e-6)
+    with pytest.raises(ValueError):
+        mmd2_unbiased(x[:1], y, 1.0)
+    with pytest.raises(InputError):
+        rbf_bandwidth(y[:1])
+
+
+def test_mmd_same_distribution_near_zero_shifted_distribution_positive():
+    rng = np.random.default_rng(5)
+    ref = _norm(rng.normal(size=(400, 16)))
+    same = _norm(rng.normal(size=(150, 16)))
+    organic, sweep = _organic_and_sweep(6, n=150, dim=16)
+    sigma = rbf_bandwidth(ref)
+    assert abs(mmd2_unbiased(same, ref, sigma)) < 0.01
+    assert mmd2_unbiased(sweep, ref, sigma) > 10 * max(abs(mmd2_unbiased(same, ref, sigma)), 1e-3)
+
+
+def test_mmd_scores_rank_a_sweep_first_and_threshold_is_calibrated_on_benign():
+    rng = np.random.default_rng(7)
+    ref = _norm(rng.normal(size=(300, 32)))
+    organic, sweep = _organic_and_sweep(8, n=400)
+    accounts = {f"benign{i}": _norm(rng.normal(size=(30, 32))) for i in range(20)}
+    accounts.update({"sweep": sweep, "big_organic": organic, "one": organic[:1]})
+    ids, scores = mmd_scores(_frame(accounts), ref, max_queries=200)
+    got = dict(zip(ids, scores, strict=True))
+    assert got["one"] == 0.0  # one query: no evidence
+    assert got["sweep"] > max(v for k, v in got.items() if k != "sweep")
+    benign = np.array([got[f"benign{i}"] for i in range(20)])
+    thr = mmd_threshold(benign, fpr=0.1)
+    assert np.mean(benign > thr) <= 0.1 and got["sweep"] > thr
+    with pytest.raises(InputError):
+        mmd_threshold(np.array([]), 0.01)
+    with pytest.raises(InputError):
+        mmd_scores(_frame(accounts), ref, max_queries=1)
