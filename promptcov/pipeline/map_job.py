@@ -84,7 +84,8 @@ def _previous(store: Store, dim: int):
 
 def run_map(store: Store, cfg: MapConfig, embedder, progress: Callable[[int, int], None] | None = None) -> MapSummary:
     """Fit the map on a sample, assign every text, and write the map tables."""
-    from promptcov.coverage.areas.taxonomy import CapabilityAssigner, Taxonomy
+    from promptcov.coverage.areas.assigner import CapabilityAssigner
+    from promptcov.coverage.areas.taxonomy import Taxonomy
     from promptcov.coverage.map.prompt_map import PromptMap
 
     t0 = time.perf_counter()
