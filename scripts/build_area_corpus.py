@@ -58,7 +58,7 @@ def agentic(rng) -> list[tuple]:
         out.append(("markdown", "", f"## Task\n{t}\n\n## Workspace\n`/workspace/{repo}` - tests live in `tests/`, sources in `src/{repo.replace('-', '_')}/`.\n\n"
                     "## Rules\n- Run the tests after every change\n- Keep iterating until they are green\n- Finish with the full `git diff`"))
         plain = [f"You're a coding agent with terminal access in the {repo} repo. {t} Make the change, run the test suite, keep going until it passes, and summarise what you changed.",
-                 f"{t}\n\nYou have a shell in the project directory (~/src/{repo}). Find the relevant files, patch them, run the tests and iterate until everything passes.",
+                 f"{t}\n\nYou have a shell in the project directory (~/src/{repo}). Think step by step: find the relevant files, patch them, run the tests and iterate until everything passes.",
                  f"Eres un agente de programación con acceso a la terminal en el repositorio {repo}. {t} Modifica el código, ejecuta los tests y repite hasta que pasen."]
         out.append(("plain", "", plain[i % 3]))
     return out
@@ -112,14 +112,17 @@ def rubric(rng) -> list[tuple]:
         c = T.RUBRIC_CRITERIA[i % len(T.RUBRIC_CRITERIA)]
         q2, a2 = T.GRADING_ITEMS[(i + 5) % len(T.GRADING_ITEMS)]
         out.append(("xml", "You are an impartial evaluator.", f"<question>{q}</question>\n<response>{a}</response>\n<criterion>{c}</criterion>\n"
-                    "Give a score from 1 to 5 inside <score></score> and explain briefly."))
+                    + ("Think step by step about the response, then give a score from 1 to 5 inside <score></score>." if i % 2 else
+                       "Give a score from 1 to 5 inside <score></score> and explain briefly.")))
         out.append(("json", "Return JSON: {\"score\": int 1-10, \"reason\": str}.", json.dumps({"instruction": q, "response": a, "criteria": c})))
         out.append(("markdown", "", f"### Instruction\n{q}\n\n### Response to evaluate\n{a}\n\n### Score rubric\n{c}\nScore 1: fails completely\nScore 3: partially\n"
                     "Score 5: fully\n\n### Feedback\nWrite feedback, then 'SCORE: n'."))
-        out.append(("plain", "", f"Rate this answer from 1 to 10 for {c.lower().rstrip('?')}.\nQuestion: {q}\nAnswer: {a}\nGive the number first."))
+        out.append(("plain", "", f"Rate this answer from 1 to 10 for {c.lower().rstrip('?')}.\nQuestion: {q}\nAnswer: {a}\n" + ("Explain your reasoning step by step, then give the number." if i % 3 == 1 else "Give the number first.")))
         out.append((STYLES[i % 4], "Act as a judge comparing two assistants.", f"User question: {q}\n\nAssistant A: {a}\n\nAssistant B: {a2}\n\n"
-                    "Which answer is better? Output [[A]], [[B]] or [[tie]] after your explanation."))
-        out.append((STYLES[(i + 1) % 4], "", f"Here is a student's reply to '{q}':\n\"{a}\"\nGrade it out of 10 using these criteria: correctness, completeness, clarity."))
+                    "Which answer is better? " + ("Reason step by step about both, then output [[A]], [[B]] or [[tie]]." if i % 2 else
+                    "Output [[A]], [[B]] or [[tie]] after your explanation.")))
+        out.append((STYLES[(i + 1) % 4], "", f"Here is a student's reply to '{q}':\n\"{a}\"\nGrade it out of 10 using these criteria: correctness, completeness, clarity."
+                    + (" Show your reasoning for each criterion before the grade." if i % 2 else "")))
     return out
 
 

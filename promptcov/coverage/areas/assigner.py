@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 #: The labelled training corpus that ships with promptcov.
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "data" / "areas"
 _COT_FEATURE = FEATURE_NAMES.index("reasoning_demand")
-_VERSION = "areas-lr-1"
+_VERSION = "areas-lr-2"
 
 
 def cache_dir() -> Path:
@@ -113,7 +113,7 @@ class CapabilityAssigner:
 
     def __init__(self, taxonomy: Taxonomy | None = None, embedder=None, min_similarity: float | None = None,
                  corpus=None, extra_rows: Sequence[dict] | None = None, C: float = 0.5,
-                 abstain_quantile: float = 0.05, max_threshold: float = 0.5, cache: bool = True,
+                 abstain_quantile: float = 0.05, max_threshold: float = 0.4, cache: bool = True,
                  batch_size: int = 65536):
         self.taxonomy = taxonomy
         self.embedder = embedder
@@ -172,7 +172,8 @@ class CapabilityAssigner:
     def _train(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
         from sklearn.linear_model import LogisticRegression
 
-        mean, scale = X.mean(axis=0), X.std(axis=0) + 1e-6
+        mean, std = X.mean(axis=0), X.std(axis=0)
+        scale = np.where(std > 1e-3, std, 1.0)  # a column constant in training must not explode later
         clf = LogisticRegression(C=float(self.C), max_iter=3000, class_weight="balanced")
         clf.fit((X - mean) / scale, y)
         return mean, scale, clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32), clf.classes_
@@ -181,7 +182,7 @@ class CapabilityAssigner:
         tops = []
         for f in np.unique(fam):
             test = fam == f
-            if f == "exemplar" or test.all() or len(np.unique(y[~test])) < 2:
+            if f in ("exemplar", "extra") or test.all() or len(np.unique(y[~test])) < 2:
                 continue
             mean, scale, coef, icpt, classes = self._train(X[~test], y[~test])
             p = _softmax(((X[test] - mean) / scale) @ coef.T + icpt) if len(classes) > 2 else None

@@ -80,10 +80,11 @@ _LOOP = _rx(
     r"diff|fix|pr|changes)\b|\bfailing tests?\b|\bregression test\b"
 )
 _AGENT_ROLE = _rx(
-    r"\b(you are|you're|act as|acting as|as)\s+(an?|the)\s+([\w\-]+\s+){0,3}(agent|assistant with (access|tools)|"
+    r"\b(you are|you're|act as|acting as|serve as|operate as)\s+(an?|the)\s+([\w\-]+\s+){0,3}(agent|assistant with (access|tools)|"
     r"engineer|developer|operator|autonomous \w+)\b|\byou (have|has|will have|are given|can use|may use|can call)\b"
     r".{0,30}\b(access to|tools?|functions?|apis?|actions?|the following)\b|\bavailable (tools|functions|actions|"
-    r"commands|apis)\b|\b(tools?|functions?) (you|available|at your disposal)\b|\bagent\b"
+    r"commands|apis)\b|\b(tools?|functions?) (you|available|at your disposal)\b|"
+    r"\b(ai|coding|software|autonomous|llm|web|gui|browser|computer|research|swe)[\s-]agents?\b"
 )
 _ISSUE = _rx(
     r"\b(expected (behaviou?r|result|output)|actual (behaviou?r|result|output)|steps to reproduce|"
@@ -214,6 +215,9 @@ FEATURE_AREA: dict[str, str | None] = {
     "code_block": "coding",
     "code_ask": None,
     "math": "math_reasoning",
+    "agent_shape": "agentic_coding",
+    "grading_shape": "rubric_grading",
+    "bare_reasoning": "cot_elicitation",
     "has_system": None,
     "length": None,
     "lines": None,
@@ -287,7 +291,24 @@ def request_features(system: str | None, prompt: str | None) -> np.ndarray:
         "first_person": min(1.0, 8.0 * _n(_FIRST_PERSON, t, 200) / words),
         "question": 1.0 if "?" in p[-400:] else 0.0,
     }
+    _combine(vals)
     return np.array([vals[k] for k in FEATURE_NAMES], dtype=np.float32)
+
+
+def _pres(x: float) -> float:
+    """Presence: one clear hit (a scaled count of 0.5) counts fully."""
+    return min(1.0, 2.0 * x)
+
+
+def _combine(v: dict[str, float]) -> None:
+    """Interactions a linear model cannot form: a coding task *inside* an agent scaffold; a score scale
+    *around* a response or rubric; a reasoning demand on a *bare* question (no other task shape)."""
+    scaffold = max(v["agent_role"], v["shell"], v["tool_schema"], v["json_action"])
+    v["agent_shape"] = _pres(scaffold) * _pres(max(v["repo_context"], v["iterate_loop"], v["diff_or_trace"]))
+    v["grading_shape"] = _pres(v["score_scale"]) * max(_pres(v["rubric"]), _pres(v["response_to_grade"]), 0.5)
+    other = max(v["score_scale"], v["tool_schema"], v["json_action"], v["agent_shape"], v["iterate_loop"],
+                v["ui_action"], v["screen_state"], v["image_part"], v["safe_rewrite"], v["table"])
+    v["bare_reasoning"] = _pres(v["reasoning_demand"]) * max(0.0, 1.0 - 2.0 * other)
 
 
 def shape_features(systems: Sequence[str | None], prompts: Sequence[str | None]) -> np.ndarray:
