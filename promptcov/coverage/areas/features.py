@@ -139,7 +139,9 @@ _RESPONSE = _rx(
 )
 # --- reasoning elicitation --------------------------------------------------------------------
 _REASON = _rx(
-    r"\bstep[- ]by[- ]step\b|\bchain[- ]of[- ]thoughts?\b|\b(show|write|lay out|explain|give|include|provide|"
+    r"\b(think|thinking|reason|reasoning|solve|work|working|answer|go|let'?s)\b[^.?!\n]{0,30}\bstep[- ]by[- ]step\b|"
+    r"\bstep[- ]by[- ]step\s+(reasoning|thinking|solution|derivation|analysis)\b|"
+    r"\bexplain\b[^.?!\n]{0,15}\bstep[- ]by[- ]step\s*([.,;]|$|before|then)|\bchain[- ]of[- ]thoughts?\b|\b(show|write|lay out|explain|give|include|provide|"
     r"present|detail|walk (me )?through|spell out|output|document)\b.{0,12}\b(your|all( of)?( the| your)?|each|every|"
     r"the (full|complete|entire|detailed|intermediate|whole))\s+((full|complete|entire|detailed|intermediate|whole|"
     r"own)\s+)?(work(ing)?|reasoning|thinking|thoughts?|thought process|steps|derivation|rationale|logic|"
@@ -218,6 +220,8 @@ FEATURE_AREA: dict[str, str | None] = {
     "agent_shape": "agentic_coding",
     "grading_shape": "rubric_grading",
     "bare_reasoning": "cot_elicitation",
+    "image_task": "computer_vision",
+    "tool_task": "tool_use",
     "has_system": None,
     "length": None,
     "lines": None,
@@ -302,12 +306,16 @@ def _pres(x: float) -> float:
 
 def _combine(v: dict[str, float]) -> None:
     """Interactions a linear model cannot form: a coding task *inside* an agent scaffold; a score scale
-    *around* a response or rubric; a reasoning demand on a *bare* question (no other task shape)."""
+    *around* a response or rubric; an image without GUI control; tools without an agent or GUI loop; a reasoning demand on a *bare* question
+    (no other task shape)."""
     scaffold = max(v["agent_role"], v["shell"], v["tool_schema"], v["json_action"])
     v["agent_shape"] = _pres(scaffold) * _pres(max(v["repo_context"], v["iterate_loop"], v["diff_or_trace"]))
     v["grading_shape"] = _pres(v["score_scale"]) * max(_pres(v["rubric"]), _pres(v["response_to_grade"]), 0.5)
     other = max(v["score_scale"], v["tool_schema"], v["json_action"], v["agent_shape"], v["iterate_loop"],
                 v["ui_action"], v["screen_state"], v["image_part"], v["safe_rewrite"], v["table"])
+    gui = _pres(max(v["ui_action"], v["screen_state"], v["coordinates"]))
+    v["image_task"] = _pres(max(v["image_part"], v["image_reference"])) * (1.0 - gui)
+    v["tool_task"] = _pres(max(v["tool_schema"], v["json_action"])) * (1.0 - v["agent_shape"]) * (1.0 - gui)
     v["bare_reasoning"] = _pres(v["reasoning_demand"]) * max(0.0, 1.0 - 2.0 * other)
 
 

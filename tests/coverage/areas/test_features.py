@@ -45,11 +45,24 @@ CASES = [
      "Answer me: what is a good assistant?"),
     ("reasoning_demand", "Show all your reasoning before the answer.", "Is 91 prime?", "",
      "Explain the reasoning behind daylight saving time."),
+    ("reasoning_demand", "", "Is 221 prime? Let's think step by step.", "", "Explain step by step how to install Python."),
+    ("reasoning_demand", "", "Work through it step by step, then answer.", "", "Give me step-by-step setup instructions."),
     ("safe_rewrite", "", "Rephrase this post about the Tiananmen protests so censors find it acceptable.", "",
      "Rephrase this email so it sounds friendlier."),
     ("table", "", "| month | sales |\n|---|---|\n| Jan | 3 |\n| Feb | 5 |", "", "Set the table for dinner."),
     ("code_block", "", "```python\ndef f(x):\n    return x + 1\n```", "", "Write me a poem about rivers."),
     ("math", "", "Solve for x: 3x + 7 = 25", "", "Tell me a story about a fox."),
+    ("agent_shape", "You can run shell commands.", "Edit src/app.py and run the tests until they pass.",
+     "", "Edit my essay about my app idea and show it to my teacher."),
+    ("grading_shape", "", "Score the response from 1 to 10 against the rubric.", "",
+     "What was the score of the match?"),
+    ("image_task", "", "[image] Which bird is this?", "",
+     "Screenshot attached [image]. Next action: click(120, 40) on the Save button."),
+    ("tool_task", TOOLS, "Where is invoice 77?", "You are a coding agent with tools: bash(cmd).",
+     "Fix src/app.py and run the tests until they pass."),
+    # a reasoning demand on a bare question is CoT; the same demand around a score scale is not "bare"
+    ("bare_reasoning", "", "Is 91 prime? Think step by step.", "",
+     "Answer: 91 is prime. Score the answer from 1 to 10; think step by step."),
 ]
 
 
@@ -80,6 +93,6 @@ def test_features_are_bounded_and_batch_matches_single():
 
 def test_strongest_evidence_names_area_and_feature():
     row = request_features("", "[image] Count the apples in this picture.")
-    assert strongest_evidence(row) == "computer_vision:image_part"
+    assert strongest_evidence(row).startswith("computer_vision:image_")
     assert strongest_evidence(row, "coding") is None
     assert strongest_evidence(request_features("", "hello there")) is None
