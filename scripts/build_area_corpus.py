@@ -222,7 +222,7 @@ def creative(rng) -> list[tuple]:
 
 
 def general(rng) -> list[tuple]:
-    out = [("organic", "", t) for t in T.GENERAL]
+    out = [("organic", "", t) for t in T.GENERAL + T.GENERAL_HARD]
     for i, t in enumerate(T.GENERAL):
         s = STYLES[i % 4]
         w = {"xml": ("", f"<instruction>{t}</instruction>"), "json": ("", json.dumps({"instruction": t, "input": ""})),

@@ -288,7 +288,7 @@ def fit_fold(tax, emb, corpus, real, held: str, args, log) -> tuple[CapabilityAs
     rows = [r for r in corpus if f"corpus:{r['family']}" != held]
     t0 = time.perf_counter()
     a = CapabilityAssigner(taxonomy=tax, embedder=emb, corpus=rows, extra_rows=extra, cache=False,
-                           C=args.C).fit()
+                           C=args.C, embedding_weight=args.embedding_weight).fit()
     return a, time.perf_counter() - t0
 
 
@@ -394,6 +394,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-real", action="store_true", help="add the other real sets to each fold's training")
     ap.add_argument("--C", type=float, default=0.5, help="inverse regularisation of the classifier")
+    ap.add_argument("--embedding-weight", type=float, default=0.5, help="scale of the embedding columns")
     ap.add_argument("--out", type=Path, default=Path("reports/bench/eval_capabilities.json"))
     ap.add_argument("--taxonomy", type=Path, default=None, help="taxonomy file (default: packaged)")
     ap.add_argument("--cache", type=Path, default=None, help="npz cache of vectors (speeds up re-runs)")
@@ -407,7 +408,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     res = run(args, log)
     out = {"measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "n_per_set": args.n, "seed": args.seed,
-           "train_real": args.train_real, "C": args.C, "seconds": time.perf_counter() - t0, **res}
+           "train_real": args.train_real, "C": args.C,
+           "embedding_weight": args.embedding_weight, "seconds": time.perf_counter() - t0, **res}
     write_json(args.out, out)
     print(f"\nwrote {args.out}")
     return 0

@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 #: The labelled training corpus that ships with promptcov.
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "data" / "areas"
 _COT_FEATURE = FEATURE_NAMES.index("reasoning_demand")
-_VERSION = "areas-lr-4"
+_VERSION = "areas-lr-5"
 
 
 def cache_dir() -> Path:
@@ -103,6 +103,9 @@ class CapabilityAssigner:
         (``{area, system, prompt}``), e.g. real labelled sets in an evaluation.
     C : float
         Inverse L2 regularisation of the logistic regression.
+    embedding_weight : float
+        Scale of the standardised embedding columns against the shape features (below 1 regularises
+        the topic more than the shape: the same coefficient budget buys less from the embedding).
     abstain_quantile, max_threshold : float
         Calibration of the abstention threshold (see the module docstring).
     cache : bool
@@ -113,6 +116,7 @@ class CapabilityAssigner:
 
     def __init__(self, taxonomy: Taxonomy | None = None, embedder=None, min_similarity: float | None = None,
                  corpus=None, extra_rows: Sequence[dict] | None = None, C: float = 0.5,
+                 embedding_weight: float = 0.5,
                  abstain_quantile: float = 0.05, max_threshold: float = 0.4, cache: bool = True,
                  batch_size: int = 65536):
         self.taxonomy = taxonomy
@@ -121,6 +125,7 @@ class CapabilityAssigner:
         self.corpus = corpus
         self.extra_rows = extra_rows
         self.C = C
+        self.embedding_weight = embedding_weight
         self.abstain_quantile = abstain_quantile
         self.max_threshold = max_threshold
         self.cache = cache
@@ -148,7 +153,7 @@ class CapabilityAssigner:
         for r in rows:
             h.update(json.dumps([r["area"], r["system"], r["prompt"]]).encode())
         vec_key = h.hexdigest()[:24]
-        h.update(json.dumps([self.C, self.abstain_quantile, self.max_threshold,
+        h.update(json.dumps([self.C, self.embedding_weight, self.abstain_quantile, self.max_threshold,
                              [r["family"] for r in rows]]).encode())
         return vec_key, h.hexdigest()[:24]
 
@@ -174,6 +179,8 @@ class CapabilityAssigner:
 
         mean, std = X.mean(axis=0), X.std(axis=0)
         scale = np.where(std > 1e-3, std, 1.0)  # a column constant in training must not explode later
+        d = X.shape[1] - len(FEATURE_NAMES)
+        scale[:d] /= float(self.embedding_weight)
         clf = LogisticRegression(C=float(self.C), max_iter=3000, class_weight="balanced")
         clf.fit((X - mean) / scale, y)
         return mean, scale, clf.coef_.astype(np.float32), clf.intercept_.astype(np.float32), clf.classes_
