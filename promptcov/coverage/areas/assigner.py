@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 #: The labelled training corpus that ships with promptcov.
 CORPUS_DIR = Path(__file__).resolve().parents[2] / "data" / "areas"
 _COT_FEATURE = FEATURE_NAMES.index("reasoning_demand")
-_VERSION = "areas-lr-5"
+_VERSION = "areas-lr-6"
 
 
 def cache_dir() -> Path:

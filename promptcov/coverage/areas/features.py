@@ -65,18 +65,22 @@ _TRACE = _rx(
 )
 _GIT = _rx(
     r"\bgit (clone|diff|commit|checkout|log|status|apply|stash|rebase|push)\b|\b(pull request|code ?base|"
-    r"repository|repo|commit [0-9a-f]{7,}|branch|working (tree|directory)|checked[- ]out|patch)\b"
+    r"repository|repo|commit [0-9a-f]{7,}|branch|working (tree|directory)|checked[- ]out|patch|workspace|"
+    r"monorepo|crates?|modules?|packages?|nightly build|(the )?build (fails|is failing|broke\w*)|ci( pipeline)?)\b"
 )
 _SHELL = _rx(
     r"^\s*(\$|#|>)\s+\S|```(bash|sh|shell|console|zsh)|\b(pytest|tox|npm (test|run|install)|yarn|pnpm|"
     r"cargo (test|build|run)|go (test|build)|make( test)?|mvn|gradle|pip install|python -m|bash|grep -r|"
     r"sed -i|ls -la|cat \S+|cd \S+|find \. |docker|kubectl)\b|\b(run|execute|shell|terminal|command[- ]line)"
-    r"\b.{0,20}\bcommands?\b"
+    r"\b.{0,20}\bcommands?\b|"
+    # file and shell tools offered to a model (by name, in any schema format)
+    r"""["'(\s`](shell|bash|terminal|run_command|execute_command|run_shell|exec|read_file|write_file|edit_file|"""
+    r"""create_file|str_replace\w*|apply_patch|open_file|search_code|find_file|list_dir)["')`(]"""
 )
 _LOOP = _rx(
     r"\b(run|re-?run|execute)\b.{0,30}\b(tests?|test suite|pytest|jest|unit tests|specs?|checks?|linter|build)\b|\buntil\b.{0,40}"
     r"\b(pass(es)?|green|succeeds?|works?|fixed|resolved|done)\b|\biterat\w*|\bverify\b.{0,30}\b(fix|change|"
-    r"solution|patch)\b|\breproduc\w+\b.{0,30}\b(bug|issue|error|failure|problem)\b|\bsubmit\b.{0,30}\b(patch|"
+    r"solution|patch)\b|\b(tests?|suite|build|ci)\b.{0,12}\b(green|passing)\b|\breproduc\w+\b.{0,30}\b(bug|issue|error|failure|problem)\b|\bsubmit\b.{0,30}\b(patch|"
     r"diff|fix|pr|changes)\b|\bfailing tests?\b|\bregression test\b"
 )
 _AGENT_ROLE = _rx(
