@@ -206,6 +206,6 @@ def test_real_model_tells_agentic_coding_from_coding():
     got = list(areas)
     # every scaffolded task is agentic; no plain coding question is; most are coding (a conceptual
     # question may land in general_chat, which is not the confusion this test is about)
-    assert got[:3] == want[:3], got
+    assert got[:3] == list(want[:3]), got
     assert "agentic_coding" not in got[3:], got
     assert got[3:].count("coding") >= 2, got
