@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,15 @@ def write_jsonl(tmp_path):
         return path
 
     return _write
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _tmp_promptcov_cache(tmp_path_factory):
+    """Cached artefacts (the fitted capability assigner) go to a session temporary folder, never ~/.cache."""
+    old = os.environ.get("PROMPTCOV_CACHE")
+    os.environ["PROMPTCOV_CACHE"] = str(tmp_path_factory.mktemp("promptcov-cache"))
+    yield
+    if old is None:
+        os.environ.pop("PROMPTCOV_CACHE", None)
+    else:
+        os.environ["PROMPTCOV_CACHE"] = old

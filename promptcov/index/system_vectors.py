@@ -17,7 +17,7 @@ import numpy as np
 
 from promptcov.index.records import system_text
 
-__all__ = ["system_vectors", "combine", "SYSTEM_WEIGHT"]
+__all__ = ["system_vectors", "combine", "embed_combined", "SYSTEM_WEIGHT"]
 
 log = logging.getLogger(__name__)
 
@@ -82,3 +82,18 @@ def combine(prompt_vecs: np.ndarray, system_vecs: np.ndarray, weight: float = SY
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return np.ascontiguousarray(x / norms, dtype=np.float32)
+
+
+def embed_combined(embedder, systems: Sequence[str], prompts: Sequence[str]) -> np.ndarray:
+    """The map's view of (system, prompt) pairs computed directly (no store): each prompt's vector
+    combined with its system prompt's, as :mod:`promptcov.pipeline.map_job` combines stored ones."""
+    from promptcov.index.records import embed_text
+
+    p = np.asarray(embedder.embed([embed_text("", x) for x in prompts]), np.float32)
+    texts = [system_text(s) for s in systems]
+    uniq = sorted({t for t in texts if t})
+    if not uniq:
+        return p
+    vecs = dict(zip(uniq, np.asarray(embedder.embed(uniq), np.float32), strict=True))
+    sys_vecs = np.stack([vecs[t] if t else np.zeros(p.shape[1], np.float32) for t in texts])
+    return combine(p, sys_vecs)

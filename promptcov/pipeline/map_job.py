@@ -150,7 +150,8 @@ def _with_systems(store: Store, embedder, ids: np.ndarray, vecs: np.ndarray) -> 
 
 def _assign_texts(store: Store, cfg: MapConfig, pmap, embedder, n_texts: int, progress: Progress) -> pa.Table:
     """Cluster and capability of every embedded text, shard by shard (memory: one shard)."""
-    from promptcov.coverage.areas.taxonomy import CapabilityAssigner, Taxonomy
+    from promptcov.coverage.areas.assigner import CapabilityAssigner
+    from promptcov.coverage.areas.taxonomy import Taxonomy
 
     taxonomy = Taxonomy.load(extra=[cfg.taxonomy] if cfg.taxonomy else [])
     kw = {} if cfg.min_similarity is None else {"min_similarity": cfg.min_similarity}

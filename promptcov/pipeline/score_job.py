@@ -142,7 +142,7 @@ def run_score(store: Store, config: Config, progress: Progress | None = None, *,
     linker = AccountLinker(cfg.linking).fit(frame)
     progress.update("score", 1, 3)
     pivots = detect_pivots(frame, linker.groups_, cfg.pivots)
-    det = SweepDetector(cfg.detector, weights=cfg.weights, high_value=high_value_weights(store)).fit(
+    det = SweepDetector(cfg.detector, weights=cfg.weights, high_value=high_value_weights(config)).fit(
         frame, groups=linker.groups_, group_members=linker.group_members_, links=linker.edges_, pivots=pivots,
         membership=linker.membership_, cohesion=linker.cohesion_)
     progress.update("score", 3, 3)
@@ -186,6 +186,8 @@ def run_score(store: Store, config: Config, progress: Progress | None = None, *,
     return s
 
 
-def high_value_weights(store: Store) -> dict[str, float] | None:
-    """The taxonomy's high-value area weights for this store's map (default taxonomy plus its extra file)."""
-    return None
+def high_value_weights(config: Config) -> dict[str, float]:
+    """The high-value area weights of the taxonomy the map used (the default plus ``[map] taxonomy``)."""
+    from promptcov.coverage.areas.taxonomy import Taxonomy
+
+    return Taxonomy.load(extra=[config.map.taxonomy] if config.map.taxonomy else []).high_value_weights()

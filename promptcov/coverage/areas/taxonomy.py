@@ -7,31 +7,15 @@ what lets the coverage metrics ask "how much of this account's traffic sits in h
 and how systematically does it cover them?".
 
 The taxonomy is a TOML file (``taxonomy.toml`` next to this module; format described at its top).
-Each area has a description, exemplar prompts and optional marker rules
-(:mod:`promptcov.coverage.areas.markers`). :class:`CapabilityAssigner` combines two kinds of evidence:
+Each area has a description, exemplar prompts, optional marker rules
+(:mod:`promptcov.coverage.areas.markers`) and its weight in the accounts' ``high_value_share``
+(:meth:`Taxonomy.high_value_weights`). The assigner that uses it lives in
+:mod:`promptcov.coverage.areas.assigner`; the TOML stays the user's extension point: a deployment's
+file adds areas (their exemplars join the assigner's training data) or overrides weights.
 
-1. **Markers decide.** When a decisive marker fires, its area wins (highest ``priority`` first:
-   rubric_grading > censorship_rewrite > tool_use > computer_vision > agentic_coding >
-   cot_elicitation > data_analysis). Markers see the full text, so a reasoning demand in a
-   system prompt or at the end of a long prompt counts even though the embedding never saw it.
-   A CoT demand on a math question is ``cot_elicitation``: what is extracted is the reasoning.
-2. **Otherwise the embedding decides**: the similarity of a request to an area is the mean cosine
-   of its ``k`` nearest exemplars of that area (plus the ``boost`` of soft markers that fired).
-   The best area wins among those at or above their threshold: the assigner's ``min_similarity``,
-   or an area's own ``min_similarity`` in the TOML. Areas defined by a request *shape*
-   (rubric_grading, cot_elicitation, censorship_rewrite, tool_use, computer_vision) set a high
-   one: without their marker, only a near-copy of an exemplar is evidence, because an organic
-   question that merely *talks about* grading, reasoning or images is not a grading, CoT or
-   vision request. When no area passes, the request is ``other`` (it fits nothing and is not
-   forced into an area). Finally a high-value area must beat the best ordinary area
-   (general_chat, creative_writing...) by ``margin``, otherwise the ordinary area wins:
-   ambiguous organic requests should not inflate high-value coverage.
-
->>> from promptcov.index.embedders import HashingEmbedder
->>> a = CapabilityAssigner(embedder=HashingEmbedder(dim=256)).fit()
->>> areas, scores, markers = a.predict([""], ["What is 17 * 3? Let's think step by step."])
->>> areas[0], markers[0]
-('cot_elicitation', 'cot_elicitation:step_by_step_reasoning')
+>>> tax = default_taxonomy()
+>>> "computer_use" in tax.ids, tax.high_value_weights()["math_reasoning"]
+(True, 0.5)
 """
 
 from __future__ import annotations
@@ -43,22 +27,19 @@ from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
-import numpy as np
-
 try:
     import tomllib
 except ModuleNotFoundError:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from promptcov.coverage.areas.markers import Marker, first_decisive
-from promptcov.errors import InputError, NotFittedError
+from promptcov.errors import InputError
 
 __all__ = [
     "DEFAULT_TAXONOMY",
     "OTHER",
     "Area",
     "Taxonomy",
-    "CapabilityAssigner",
     "cot_marker",
     "default_taxonomy",
 ]
@@ -71,7 +52,9 @@ DEFAULT_TAXONOMY = Path(__file__).with_name("taxonomy.toml")
 OTHER = "other"
 
 _TOP_KEYS = {"version", "areas"}
-_AREA_KEYS = {"description", "high_value", "priority", "min_similarity", "exemplars", "markers"}
+_AREA_KEYS = {
+    "description", "high_value", "high_value_weight", "priority", "min_similarity", "exemplars", "markers"
+}
 _MARKER_KEYS = {"name", "pattern", "scope", "requires", "excludes", "boost"}
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -87,6 +70,14 @@ class Area:
     high_value: bool = False
     priority: int = 0
     min_similarity: float | None = None
+    high_value_weight: float | None = None
+
+    @property
+    def weight(self) -> float:
+        """Weight in ``high_value_share``: the TOML's, else 1.0 for a high-value area and 0.0 otherwise."""
+        if self.high_value_weight is not None:
+            return float(self.high_value_weight)
+        return 1.0 if self.high_value else 0.0
 
 
 class Taxonomy:
@@ -119,6 +110,10 @@ class Taxonomy:
     @property
     def high_value_ids(self) -> list[str]:
         return [a.id for a in self.areas if a.high_value]
+
+    def high_value_weights(self) -> dict[str, float]:
+        """Area id -> weight of a request there in ``high_value_share`` (areas of weight 0 left out)."""
+        return {a.id: a.weight for a in self.areas if a.weight > 0}
 
     def area(self, area_id: str) -> Area:
         try:
@@ -169,6 +164,7 @@ class Taxonomy:
                     high_value=spec["high_value"],
                     priority=spec["priority"],
                     min_similarity=spec["min_similarity"],
+                    high_value_weight=spec["high_value_weight"],
                 )
             )
         tax = cls(areas, sources)
@@ -246,6 +242,7 @@ def _merge(merged: dict[str, dict], data: dict, src: str, first: bool) -> None:
                 "high_value": False,
                 "priority": 0,
                 "min_similarity": None,
+                "high_value_weight": None,
                 "_source": src,
             },
         )
@@ -268,6 +265,13 @@ def _merge(merged: dict[str, dict], data: dict, src: str, first: bool) -> None:
                     f"taxonomy file {src}: areas.{aid}.min_similarity must be a number in [-1, 1]"
                 )
             spec["min_similarity"] = float(v)
+        if "high_value_weight" in raw:
+            v = raw["high_value_weight"]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 100.0:
+                raise InputError(
+                    f"taxonomy file {src}: areas.{aid}.high_value_weight must be a number in [0, 100]"
+                )
+            spec["high_value_weight"] = float(v)
         for ex in _str_list(raw.get("exemplars", []), src, f"areas.{aid}.exemplars"):
             if ex not in spec["exemplars"]:
                 spec["exemplars"].append(ex)
@@ -302,157 +306,3 @@ def cot_marker(system: str | None, prompt: str | None, taxonomy: Taxonomy | None
 @lru_cache(maxsize=1)
 def _cot_default() -> tuple[Marker, ...]:
     return tuple(replace(m, boost=None) for m in default_taxonomy().area("cot_elicitation").markers)
-
-
-class CapabilityAssigner:
-    """Assigns each request a capability area, a confidence score and the marker that fired.
-
-    Parameters
-    ----------
-    taxonomy : Taxonomy or None
-        Default: the packaged taxonomy.
-    embedder : Embedder or None
-        Embeds the exemplars; must be the model that embedded the request vectors. Default: the
-        real model (:func:`promptcov.index.embedders.load_embedder`).
-    min_similarity : float
-        Default threshold of an area's similarity (mean top-``k`` exemplar cosine) for areas
-        without their own; a request that passes no area is ``other``. Calibrated for
-        all-MiniLM-L6-v2, where short prompts score 0.15-0.3 against unrelated exemplars and
-        0.3-0.6 against their own area's.
-    margin : float
-        A high-value area must beat the best ordinary area by this much to be chosen.
-    k : int
-        Exemplars per area averaged for the area similarity (fewer when an area has fewer).
-    batch_size : int
-        Requests scored per matrix product (bounds memory on long logs).
-    """
-
-    def __init__(
-        self,
-        taxonomy: Taxonomy | None = None,
-        embedder=None,
-        min_similarity: float = 0.2,
-        margin: float = 0.03,
-        k: int = 3,
-        batch_size: int = 65536,
-    ):
-        self.taxonomy = taxonomy
-        self.embedder = embedder
-        self.min_similarity = min_similarity
-        self.margin = margin
-        self.k = k
-        self.batch_size = batch_size
-
-    def fit(self, X=None, y=None) -> CapabilityAssigner:
-        """Embed the exemplars. ``X``/``y`` are ignored (scikit-learn signature)."""
-        from promptcov.index.embedders import load_embedder
-        from promptcov.index.records import embed_text
-
-        if int(self.k) < 1:
-            raise InputError(f"k must be >= 1, got {self.k}")
-        self.taxonomy_ = self.taxonomy if self.taxonomy is not None else default_taxonomy()
-        self.embedder_ = self.embedder if self.embedder is not None else load_embedder()
-        self.area_ids_ = [a.id for a in self.taxonomy_.areas if a.exemplars]
-        texts, owner = [], []
-        for j, aid in enumerate(self.area_ids_):
-            for ex in self.taxonomy_.area(aid).exemplars:
-                texts.append(embed_text("", ex))
-                owner.append(j)
-        vecs = np.ascontiguousarray(self.embedder_.embed(texts), dtype=np.float32)
-        if vecs.ndim != 2 or vecs.shape[0] != len(texts):
-            raise InputError(f"embedder returned shape {vecs.shape} for {len(texts)} exemplars")
-        self.exemplar_vectors_ = vecs
-        self.exemplar_area_ = np.asarray(owner, dtype=np.int64)
-        self.high_value_mask_ = np.array([self.taxonomy_.area(a).high_value for a in self.area_ids_])
-        own = [self.taxonomy_.area(a).min_similarity for a in self.area_ids_]
-        self.thresholds_ = np.array([float(self.min_similarity) if t is None else t for t in own])
-        self.decisive_markers_ = self.taxonomy_.markers(decisive=True)
-        self.soft_markers_ = self.taxonomy_.markers(decisive=False)
-        log.info(
-            "capability assigner fitted: %d areas, %d exemplars, %d markers",
-            len(self.area_ids_),
-            len(texts),
-            len(self.decisive_markers_) + len(self.soft_markers_),
-        )
-        return self
-
-    def _check(self):
-        if not hasattr(self, "exemplar_vectors_"):
-            raise NotFittedError("CapabilityAssigner is not fitted: call fit() first")
-
-    def area_similarities(self, vectors: np.ndarray) -> np.ndarray:
-        """(n, n_areas) mean cosine of each request to its ``k`` nearest exemplars of each area
-        (columns follow ``area_ids_``)."""
-        self._check()
-        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        d = self.exemplar_vectors_.shape[1]
-        if vectors.ndim != 2 or vectors.shape[1] != d:
-            raise InputError(
-                f"vectors have shape {vectors.shape}, but the exemplars were embedded with "
-                f"dimension {d} by {getattr(self.embedder_, 'name', 'the embedder')}: embed the "
-                "requests with the same model"
-            )
-        out = np.empty((vectors.shape[0], len(self.area_ids_)), dtype=np.float32)
-        step = max(1, int(self.batch_size))
-        for lo in range(0, vectors.shape[0], step):
-            sims = vectors[lo : lo + step] @ self.exemplar_vectors_.T
-            for j in range(len(self.area_ids_)):
-                s = sims[:, self.exemplar_area_ == j]
-                kk = min(int(self.k), s.shape[1])
-                top = np.partition(s, s.shape[1] - kk, axis=1)[:, s.shape[1] - kk :]
-                out[lo : lo + step, j] = top.mean(axis=1)
-        return out
-
-    def predict(
-        self, systems: Sequence[str | None], prompts: Sequence[str], vectors: np.ndarray | None = None
-    ):
-        """Areas, scores and markers for aligned ``systems``/``prompts``/``vectors``.
-
-        ``vectors`` are the request embeddings (of ``embed_text(system, prompt)``); when ``None``
-        they are computed with the fitted embedder. Returns ``(areas, scores, markers)``: object
-        array of area ids; float array (1.0 when a decisive marker decided, else the chosen area's
-        similarity; for ``other`` the best similarity seen); object array of ``"area:rule"`` or
-        ``None``.
-        """
-        self._check()
-        n = len(prompts)
-        if len(systems) != n:
-            raise InputError(f"systems has {len(systems)} entries but prompts has {n}")
-        if vectors is None:
-            from promptcov.index.records import embed_text
-
-            vectors = self.embedder_.embed(
-                [embed_text(s or "", p or "") for s, p in zip(systems, prompts, strict=True)]
-            )
-        if len(vectors) != n:
-            raise InputError(f"vectors has {len(vectors)} rows but prompts has {n}")
-        sims = self.area_similarities(vectors) if n else np.zeros((0, len(self.area_ids_)), np.float32)
-        col = {a: j for j, a in enumerate(self.area_ids_)}
-        areas = np.empty(n, dtype=object)
-        scores = np.zeros(n, dtype=np.float64)
-        markers = np.empty(n, dtype=object)
-        low_cols = np.flatnonzero(~self.high_value_mask_)
-        for i in range(n):
-            hit, soft = first_decisive(self.decisive_markers_, systems[i], prompts[i], self.soft_markers_)
-            if hit is not None:
-                areas[i], scores[i], markers[i] = hit.area, 1.0, hit.full_name
-                continue
-            row = sims[i].astype(np.float64)
-            for m in soft:
-                if m.area in col:
-                    row[col[m.area]] += float(m.boost)
-            ok = row >= self.thresholds_
-            if not ok.any():
-                areas[i], scores[i] = OTHER, float(row.max())
-            else:
-                masked = np.where(ok, row, -np.inf)
-                best = int(np.argmax(masked))
-                low_ok = low_cols[ok[low_cols]]
-                if self.high_value_mask_[best] and low_ok.size:
-                    low = int(low_ok[np.argmax(row[low_ok])])
-                    if row[best] - row[low] < self.margin:
-                        best = low
-                areas[i], scores[i] = self.area_ids_[best], float(row[best])
-            fired = [m.full_name for m in soft if m.area == areas[i]]
-            markers[i] = fired[0] if fired else None
-        return areas, scores, markers

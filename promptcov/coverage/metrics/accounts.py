@@ -25,7 +25,6 @@ import numpy as np
 
 from promptcov.coverage.frame import RequestFrame
 from promptcov.coverage.metrics.basic import (
-    HIGH_VALUE_WEIGHTS,
     capability_concentration,
     cluster_entropy,
     conversation_depth,
@@ -41,7 +40,6 @@ from promptcov.coverage.metrics.space import distance_metrics
 __all__ = [
     "NUMERIC_METRICS",
     "LABEL_METRICS",
-    "HIGH_VALUE_WEIGHTS",
     "CellPopulation",
     "window_cells",
     "compute_account_metrics",
@@ -175,7 +173,7 @@ def compute_account_metrics(
         Cell per request and the window's (area x cell) counts, from :func:`window_cells`;
         computed here when omitted (pass them in to reuse them for groups).
     high_value : dict, optional
-        Area -> weight for ``high_value_share`` (default :data:`HIGH_VALUE_WEIGHTS`).
+        Area -> weight for ``high_value_share`` (default: the taxonomy's, :func:`~promptcov.coverage.metrics.basic.default_high_value_weights`).
     seed : int
         Seeds the per-account subsampling and the k-means cells.
     **kw

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = [
-    "HIGH_VALUE_WEIGHTS",
+    "default_high_value_weights",
     "COT_AREA",
     "segments",
     "capability_concentration",
@@ -35,18 +35,13 @@ __all__ = [
     "timing_metrics",
 ]
 
-#: Areas distillation campaigns target, with the weight of a request there in ``high_value_share``.
-HIGH_VALUE_WEIGHTS: dict[str, float] = {
-    "cot_elicitation": 1.0,
-    "rubric_grading": 1.0,
-    "censorship_rewrite": 1.0,
-    "agentic_coding": 1.0,
-    "tool_use": 1.0,
-    "data_analysis": 1.0,
-    "computer_vision": 1.0,
-    "coding": 1.0,
-    "math_reasoning": 0.5,
-}
+def default_high_value_weights() -> dict[str, float]:
+    """Area -> weight of a request there in ``high_value_share``: the default taxonomy's
+    ``high_value_weight`` per area (one source: ``promptcov/coverage/areas/taxonomy.toml``)."""
+    from promptcov.coverage.areas.taxonomy import default_taxonomy
+
+    return default_taxonomy().high_value_weights()
+
 
 #: Area id (and marker name) of chain-of-thought elicitation.
 COT_AREA = "cot_elicitation"
@@ -94,7 +89,7 @@ def capability_concentration(
 
     Returns ``top1_share`` and ``top2_share`` (share of requests in the account's most and two
     most used areas), ``high_value_share`` (weighted share in the areas campaigns target, see
-    :data:`HIGH_VALUE_WEIGHTS`), ``n_areas`` and the names ``top_capability`` /
+    :func:`default_high_value_weights`), ``n_areas`` and the names ``top_capability`` /
     ``second_capability`` (object arrays; '' when the account uses one area only).
 
     A sweep maps a few valuable areas densely (top-2 share near 1, high-value share near 1); a
@@ -102,7 +97,7 @@ def capability_concentration(
     """
     capability = np.asarray(capability, dtype=object)
     seg = _check(seg, n_seg, capability)
-    weights = HIGH_VALUE_WEIGHTS if high_value is None else high_value
+    weights = default_high_value_weights() if high_value is None else high_value
     names, code = _codes(capability)
     k = max(len(names), 1)
     counts = np.bincount(seg * k + code, minlength=n_seg * k).reshape(n_seg, k).astype(np.float64)

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from promptcov.coverage.areas.assigner import CapabilityAssigner
 from promptcov.coverage.areas.markers import Marker, clip_text, fired_markers, marker_area
 from promptcov.coverage.areas.taxonomy import (
     OTHER,
-    CapabilityAssigner,
     Taxonomy,
     cot_marker,
     default_taxonomy,
@@ -23,7 +23,7 @@ from promptcov.index.embedders import HashingEmbedder
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 CONTRACT = [
-    "agentic_coding", "tool_use", "coding", "rubric_grading", "cot_elicitation", "censorship_rewrite",
+    "agentic_coding", "tool_use", "computer_use", "coding", "rubric_grading", "cot_elicitation", "censorship_rewrite",
     "computer_vision", "data_analysis", "math_reasoning", "creative_writing", "general_chat", "other",
 ]  # fmt: skip
 
@@ -43,7 +43,7 @@ def test_default_taxonomy_has_the_contract_areas():
     assert tax.area(OTHER).exemplars == () and tax.area(OTHER).markers == ()
     for a in tax.areas:
         if a.id != OTHER:
-            assert 10 <= len(a.exemplars) <= 25, a.id
+            assert 8 <= len(a.exemplars) <= 25, a.id
             assert a.description
     assert {"rubric_grading", "cot_elicitation", "censorship_rewrite", "tool_use"} <= set(tax.high_value_ids)
     assert "general_chat" not in tax.high_value_ids and "creative_writing" not in tax.high_value_ids
@@ -288,49 +288,30 @@ def small_tax(tmp_path):
     return Taxonomy.load(_write(tmp_path, "t.toml", body))
 
 
-def test_assigner_markers_embeddings_and_other(small_tax):
-    a = CapabilityAssigner(taxonomy=small_tax, embedder=HashingEmbedder(dim=512), min_similarity=0.2).fit()
+def test_assigner_user_markers_exemplars_and_other(small_tax):
+    # a taxonomy of user areas only: the packaged corpus has none of them, so the exemplars are the
+    # training data and the user areas' decisive markers still decide
+    a = CapabilityAssigner(taxonomy=small_tax, embedder=HashingEmbedder(dim=512)).fit()
     systems = ["", "", "Score each reply 1-10.", "", ""]
     prompts = [
         "bake bread with flour yeast",  # near cooking exemplars
         "planets orbit the sun in the solar system tonight",  # near astronomy
         "planets orbit the sun",  # grading marker in the system prompt wins over the topic
         "quantum zebra lawnmower invoice",  # fits nothing -> other
-        "preheat the oven",  # soft marker boosts cooking
+        "preheat the oven and bake bread with yeast",
     ]
     areas, scores, markers = a.predict(systems, prompts)
-    assert list(areas) == ["cooking", "astronomy", "grading", OTHER, "cooking"]
+    assert [areas[i] for i in (0, 1, 2, 4)] == ["cooking", "astronomy", "grading", "cooking"]
     assert scores[2] == 1.0 and markers[2] == "grading:scale"
-    assert markers[4] == "cooking:oven_hint" and markers[0] is None
-    assert 0.0 < scores[0] < 1.0 and scores[3] < 0.2
+    assert markers[0] is None
+    # a request that fits nothing is less confident than close ones; at a threshold above it, it is "other"
+    assert 0.0 < scores[0] < 1.0 and scores[3] < min(scores[0], scores[1])
+    cut = (scores[3] + min(scores[0], scores[1])) / 2
+    strict = CapabilityAssigner(taxonomy=small_tax, embedder=HashingEmbedder(dim=512), min_similarity=cut).fit()
+    assert list(strict.predict(systems, prompts)[0])[:4] == ["cooking", "astronomy", "grading", OTHER]
     # vectors given explicitly give the same answer
     vecs = a.embedder_.embed(prompts)
     assert list(a.predict(systems, prompts, vecs)[0]) == list(areas)
-
-
-def test_margin_prefers_the_ordinary_area_on_ties(tmp_path):
-    body = """
-    [areas.valuable]
-    description = "v"
-    high_value = true
-    exemplars = ["shared words about gardens and roses"]
-    [areas.ordinary]
-    description = "o"
-    exemplars = ["shared words about gardens and roses"]
-    [areas.other]
-    description = "f"
-    """
-    tax = Taxonomy.load(_write(tmp_path, "t.toml", body))
-    emb = HashingEmbedder(dim=256)
-    prompt = ["shared words about gardens"]
-    assert (
-        CapabilityAssigner(tax, emb, min_similarity=0.0, margin=0.0).fit().predict([""], prompt)[0][0]
-        == "valuable"
-    )
-    assert (
-        CapabilityAssigner(tax, emb, min_similarity=0.0, margin=0.05).fit().predict([""], prompt)[0][0]
-        == "ordinary"
-    )
 
 
 def test_assigner_input_checks(small_tax):
@@ -346,11 +327,9 @@ def test_assigner_input_checks(small_tax):
         a.predict([""], ["x"], np.ones((2, 64), np.float32))
     areas, scores, markers = a.predict([], [])
     assert len(areas) == len(scores) == len(markers) == 0
-    with pytest.raises(InputError, match="k must"):
-        CapabilityAssigner(taxonomy=small_tax, embedder=HashingEmbedder(dim=64), k=0).fit()
 
 
-def test_default_assigner_with_hashing_embedder_uses_markers():
+def test_default_assigner_with_hashing_embedder_uses_request_shape():
     a = CapabilityAssigner(embedder=HashingEmbedder(dim=256)).fit()
     systems = ["", "You are a strict grader.", "", TOOLS_JSON, ""]
     prompts = [
@@ -368,7 +347,10 @@ def test_default_assigner_with_hashing_embedder_uses_markers():
         "tool_use",
         "censorship_rewrite",
     ]
-    assert all(m and m.startswith(f"{x}:") for x, m in zip(areas, markers, strict=True))
+    # each request reports its shape evidence; the rubric that also demands step-by-step reasoning keeps
+    # the CoT evidence (the metrics count it) although rubric_grading wins
+    assert markers[1] == "cot_elicitation:reasoning_demand"
+    assert all(m and m.startswith(f"{x}:") for i, (x, m) in enumerate(zip(areas, markers, strict=True)) if i != 1)
 
 
 # --- end to end with the real model -------------------------------------------------------------
