@@ -166,7 +166,7 @@ class MapConfig(_Validated):
     assign: str = "centroid"        # "centroid" (FAISS nearest centroid + cut-off) or "hdbscan"
     seed: int = 0
     taxonomy: str | None = None     # extra taxonomy TOML file merged over the default
-    min_similarity: float | None = None  # capability: below this best-area similarity -> "other"
+    min_similarity: float | None = None  # capability: below this top probability -> "other" (default: calibrated)
     projection_points: int = 3000   # sample projected to 2-D for the report's map
 
 

@@ -39,7 +39,7 @@ class ScoreWeights:
     coverage_min_n: float = 10.0
     #: coverage ratios between this and 1 say nothing (a large account saturates its area)
     coverage_dead_zone: float = math.log2(0.75)
-    group: float = 1.5
+    group: float = 3.0
     #: group evidence = size_w * size + cohesion_w * cohesion + sync_w * synchrony
     group_size_weight: float = 0.3
     group_cohesion_weight: float = 0.4
