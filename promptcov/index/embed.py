@@ -29,7 +29,7 @@ from promptcov.index.faiss_index import CHECKSUM_MAX_BYTES, VectorIndex, min_tra
 from promptcov.index.records import embed_text
 from promptcov.index.store import Store
 
-__all__ = ["EmbedSummary", "embed_pending", "sync_index", "pending_count"]
+__all__ = ["ShardSink", "embed_unique", "EmbedSummary", "embed_pending", "sync_index", "pending_count"]
 
 log = logging.getLogger(__name__)
 
@@ -153,6 +153,48 @@ def _check_and_sync(store: Store, embedder, summary: EmbedSummary, index_args: t
     return sync_index(store, embedder.name, embedder.dim, *index_args)
 
 
+def embed_unique(embedder, texts: list[str]) -> np.ndarray:
+    """Vectors of ``texts``, each distinct text embedded once (a prompt sent with several system
+    prompts is several stored texts with one vector)."""
+    uniq, inv = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
+    if len(uniq) == len(texts):
+        return embedder.embed(texts)
+    return np.asarray(embedder.embed(list(uniq)))[inv.ravel()]
+
+
+class ShardSink:
+    """Where embedded batches go, for the local and the Ray job alike: each batch is written as one
+    atomic shard, added to the index, reported to ``progress(done, total)``, and the index is saved
+    every ``save_every_s`` seconds and when the sink closes (so a killed job loses one shard at most)."""
+
+    def __init__(self, store: Store, index: VectorIndex, summary: EmbedSummary, total: int, progress,
+                 save_every_s: float = 60.0):
+        self.store, self.index, self.summary, self.total = store, index, summary, total
+        self.progress, self.save_every_s = progress, save_every_s
+        self.shard = store.next_shard_number()
+        self.last_save = time.perf_counter()
+
+    def put(self, ids: np.ndarray, vecs: np.ndarray) -> None:
+        self.store.write_shard(self.shard, ids, vecs)
+        self.index.add(ids, vecs)
+        self.index.shards.add(self.shard)
+        self.shard += 1
+        self.summary.shards += 1
+        self.summary.embedded += len(ids)
+        if self.progress is not None:
+            self.progress(self.summary.embedded, self.total)
+        if time.perf_counter() - self.last_save > self.save_every_s:
+            self.index.save(self.store.index_dir)
+            self.last_save = time.perf_counter()
+
+    def __enter__(self) -> ShardSink:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.summary.shards:
+            self.index.save(self.store.index_dir)
+
+
 def embed_pending(store: Store, embedder, shard_size: int = 2048, chars_per_token: int = 8,
                   max_seq_length: int = 128, factory: str = "auto",
                   large_factory: str = "IDMap2,IVF4096,Flat", large_threshold: int = 200_000,
@@ -174,28 +216,12 @@ def embed_pending(store: Store, embedder, shard_size: int = 2048, chars_per_toke
     total = len(pending)
     if progress is not None:
         progress(0, total)
-    shard = store.next_shard_number()
     max_chars = max(64, chars_per_token * max_seq_length)
-    last_save = time.perf_counter()
-    try:
+    with ShardSink(store, index, summary, total, progress, save_every_s) as sink:
         for start in range(0, total, shard_size):
             ids = np.asarray(pending[start:start + shard_size], dtype=np.int64)
-            rows = store.texts_for(ids)
-            vecs = embedder.embed([embed_text(s, p)[:max_chars] for s, p in rows])
-            store.write_shard(shard, ids, vecs)
-            index.add(ids, vecs)
-            index.shards.add(shard)
-            shard += 1
-            summary.shards += 1
-            summary.embedded += len(ids)
-            if progress is not None:
-                progress(summary.embedded, total)
-            if time.perf_counter() - last_save > save_every_s:
-                index.save(store.index_dir)
-                last_save = time.perf_counter()
-    finally:
-        if summary.shards:
-            index.save(store.index_dir)
+            texts = [embed_text(s, p)[:max_chars] for s, p in store.texts_for(ids)]
+            sink.put(ids, embed_unique(embedder, texts))
     n = store.count("embedded")
     if summary.embedded and index.factory != _effective_factory(n, embedder.dim, factory, large_factory,
                                                                 large_threshold):

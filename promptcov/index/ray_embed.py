@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from promptcov.index.embed import EmbedSummary, sync_index
+from promptcov.index.embed import EmbedSummary, ShardSink, sync_index
 from promptcov.index.embedders import load_embedder
 from promptcov.index.records import embed_text
 from promptcov.index.store import Store
@@ -105,26 +105,12 @@ def embed_pending_ray(store: Store, embed_cfg, index_cfg, address: str | None = 
         wave = e.shard_size * (wave_shards or max(32, 4 * actors))
         log.info("ray embed: %d texts, %d actor(s), %.0f GPU each, waves of %d", total, actors, gpus, wave)
         max_chars = max(64, e.chars_per_token * e.max_seq_length)
-        shard, last_save = store.next_shard_number(), time.perf_counter()
-        try:
+        with ShardSink(store, index, summary, total, progress, save_every_s) as sink:
             for start in range(0, total, wave):
                 ids = np.asarray(pending[start:start + wave], dtype=np.int64)
                 texts = [embed_text(s, p)[:max_chars] for s, p in store.texts_for(ids)]
                 for out_ids, vecs in _run_wave(ray, ids, texts, e, actors, gpus, threads, name):
-                    store.write_shard(shard, out_ids, vecs)
-                    index.add(out_ids, vecs)
-                    index.shards.add(shard)
-                    shard += 1
-                    summary.shards += 1
-                    summary.embedded += len(out_ids)
-                    if progress is not None:
-                        progress(summary.embedded, total)
-                    if time.perf_counter() - last_save > save_every_s:
-                        index.save(store.index_dir)
-                        last_save = time.perf_counter()
-        finally:
-            if summary.shards:
-                index.save(store.index_dir)
+                    sink.put(out_ids, vecs)
     finally:
         if started:
             ray.shutdown()
