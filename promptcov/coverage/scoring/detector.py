@@ -135,9 +135,16 @@ class SweepDetector:
         gscore_of = dict(zip(gids, gscore, strict=True))
         tie = np.array([membership.get(a, 0.0) for a in ids])
         tie = np.where(tie >= p.min_member_weight, tie, 0.0)  # a weak tie inherits nothing
-        # a scheduled job running one template (an evaluator, a nightly batch) shares that template
-        # with whoever uses it: it stays in the group's evidence but does not inherit its score
-        one_job = (m["timing_class"] == "scheduled") & (np.nan_to_num(m["n_templates"]) <= 1)
+        # an account running one template and tied to its group by nothing but that template (a
+        # scheduled evaluator, a benchmark on a public judge or agent scaffold) shares the template
+        # with whoever uses it: it stays in the group's evidence but does not inherit the group's score
+        kinds = defaultdict(set)
+        for es in edges_in.values():
+            for a, b, kind, _, _ in es:
+                kinds[a].add(kind)
+                kinds[b].add(kind)
+        template_only = np.array([kinds.get(a, set()) & set(_STRONG) <= {"template"} for a in ids])
+        one_job = (np.nan_to_num(m["n_templates"]) <= 1) & (template_only | (m["timing_class"] == "scheduled"))
         tie = np.where(one_job, 0.0, tie)
         inherited = tie * np.array([gscore_of.get(groups.get(a, ""), 0.0) for a in ids])
         linked_ids = {a for e in edges for a in e[:2]} | set(groups)
