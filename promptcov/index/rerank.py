@@ -128,15 +128,22 @@ class ShardRows:
                 return found, out
             at = np.minimum(np.searchsorted(self._ids, ids), len(self._ids) - 1)
             found = self._ids[at] == ids
+            hit = np.flatnonzero(found)
+            pos = self._pos[at[hit]]
+            shards, rows = (pos >> 32).tolist(), (pos & 0xFFFFFFFF).tolist()
             width = 4 * self.dim
-            for i in np.flatnonzero(found):
-                p = int(self._pos[at[i]])
-                shard, row = p >> 32, p & 0xFFFFFFFF
-                buf = os.pread(self._fd(shard), width, self._offsets[shard] + row * width)
-                if len(buf) != width:
-                    found[i] = False
-                    continue
-                out[i] = np.frombuffer(buf, np.float32)
+            order = sorted(range(len(hit)), key=shards.__getitem__)  # one file handle per shard
+            bufs, fd, cur = [b""] * len(hit), -1, None
+            for j in order:
+                if shards[j] != cur:
+                    cur = shards[j]
+                    fd, base = self._fd(cur), self._offsets[cur]
+                bufs[j] = os.pread(fd, width, base + rows[j] * width)
+            short = [j for j, b in enumerate(bufs) if len(b) != width]
+            for j in short:
+                bufs[j], found[hit[j]] = bytes(width), False
+            if len(hit):
+                out[hit] = np.frombuffer(b"".join(bufs), np.float32).reshape(len(hit), self.dim)
         return found, out
 
     def close(self) -> None:
