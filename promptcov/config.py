@@ -155,7 +155,7 @@ class IndexConfig(_Validated):
     large_threshold: int = 200_000
     nprobe: int = 32
     checksum_max_mb: int = 256      # index.faiss up to this size: full sha256 check when a job loads it
-    compressed_factory: str = "IDMap2,IVF4096,PQ48np"  # "auto" past compressed_threshold: mmap'd IVF-PQ
+    compressed_factory: str = "IDMap2,IVF4096,PQ96np"  # "auto" past compressed_threshold: mmap'd IVF-PQ
     compressed_threshold: int = 2_000_000
     rerank_k: int = 100             # compressed tier: candidates re-ranked exactly from the float32 shards
 

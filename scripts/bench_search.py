@@ -76,7 +76,7 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("reports/bench/bench_search.json"))
     ap.add_argument("--n", type=int, default=None, help="benchmark the compressed tier at N vectors instead")
-    ap.add_argument("--compressed-factory", default="IDMap2,IVF4096,PQ48np")
+    ap.add_argument("--compressed-factory", default="IDMap2,IVF4096,PQ96np")
     ap.add_argument("--rerank-k", type=int, nargs="+", default=[0, 50, 100])
     ap.add_argument("--chunk", type=int, default=100_000, help="vectors generated at a time")
     ap.add_argument("--shard-size", type=int, default=2048, help="vectors per store shard (embed's default)")

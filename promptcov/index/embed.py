@@ -59,9 +59,9 @@ def pending_count(store: Store) -> int:
 
 #: ``auto`` past this many vectors: the compressed tier (IVF-PQ, memory-mapped, re-ranked exactly).
 COMPRESSED_THRESHOLD = 2_000_000
-#: 4096 lists train in minutes on 2 cores (sample 160k); PQ48 = 48 bytes/vector (8-d sub-vectors);
-#: ``np``: no polysemous training, which took minutes for no gain here (re-ranking is exact).
-COMPRESSED_FACTORY = "IDMap2,IVF4096,PQ48np"
+#: 4096 lists train in minutes on 2 cores (sample 160k); PQ96 = 96 bytes/vector (4-d sub-vectors): at 10^6,
+#: recall@10 0.97 after re-ranking 100 (PQ48: 0.75); ``np``: no polysemous training (minutes, no gain here).
+COMPRESSED_FACTORY = "IDMap2,IVF4096,PQ96np"
 
 
 def _choose_factory(n: int, factory: str, large_factory: str, large_threshold: int,
