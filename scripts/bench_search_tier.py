@@ -27,6 +27,17 @@ def rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def rss_parts_mb() -> dict:
+    """RssAnon (the process's own memory) and RssFile (mapped file pages, e.g. the mmap'd index)."""
+    out = {}
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith(("RssAnon:", "RssFile:")):
+                key, kb = line.split()[:2]
+                out[key.rstrip(":").lower() + "_mb"] = int(kb) / 1024
+    return out
+
+
 class PeakRSS:
     """Peak RSS of this process while inside the block, sampled every 50 ms."""
 
@@ -157,7 +168,8 @@ def _search_rows(index_dir: str, dim: int, qp: np.ndarray, truth: np.ndarray, ar
     size = os.path.getsize(os.path.join(index_dir, "index.faiss"))
     serving = {"index_bytes": size, "mmap": ix.mmap_path is not None, "load_s": load_s,
                "first_search_s": first_s, "lookup_mb": ix.rows.nbytes / 2**20 if ix.rows else 0.0,
-               "serving_rss_mb": rss_mb(), "serving_rss_delta_mb": rss_mb() - base}
+               "serving_rss_mb": rss_mb(), "serving_rss_delta_mb": rss_mb() - base,
+               **{"serving_" + k: v for k, v in rss_parts_mb().items()}}
     return {"serving": serving, "rows": rows}
 
 
@@ -166,7 +178,8 @@ def _print(out: dict) -> None:
           f"; index {out['index_bytes'] / 2**20:.0f} MB on disk (raw float32 {out['raw_float32_gb']:.2f} GB), "
           f"mmap={out['mmap']}; load {out['load_s'] * 1000:.0f} ms, first search {out['first_search_s']:.1f}s "
           f"(lookup {out['lookup_mb']:.0f} MB); serving RSS {out['serving_rss_mb']:.0f} MB "
-          f"(+{out['serving_rss_delta_mb']:.0f} MB for the index)")
+          f"(+{out['serving_rss_delta_mb']:.0f} MB for the index; anon {out.get('serving_rssanon_mb', 0):.0f} MB, "
+          f"file {out.get('serving_rssfile_mb', 0):.0f} MB)")
     print(f"{'nprobe':>6} {'rerank_k':>8} {'p50 ms':>8} {'p99 ms':>8} {'recall@10':>9}")
     for r in out["rows"]:
         print(f"{r['nprobe']:>6} {r['rerank_k']:>8} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['recall@10']:>9.3f}")

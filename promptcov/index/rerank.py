@@ -4,14 +4,15 @@ The compressed index (IVF-PQ) returns approximate similarities; the store keeps 
 float32 ``vectors/shard-NNNNNN.npz`` files. :class:`ShardRows` finds a text's vector without
 loading whole shards: ``np.savez`` stores its members uncompressed (``ZIP_STORED``), so each
 shard's ``vecs.npy`` is one contiguous float32 block at a fixed offset in the file, and a row is
-a ``4 * dim``-byte slice of the shard's read-only memory map (no system call once mapped).
+one ``os.pread`` of ``4 * dim`` bytes.
 
 Memory is bounded and set by the index, not by the queries: an ``id -> (shard, row)`` lookup of
 16 bytes per vector (160 MB at 10^7), built on first use by reading only each shard's ``ids``
-member. Shards are memory-mapped on first use and stay mapped (address space, not memory: the
-pages are the kernel's page cache, and no file handle stays open). Re-ranking touches only the
-candidates' rows; it is fast while the shards stay in the page cache (1.5 GB per 10^6 vectors),
-and costs one random disk read per candidate when they do not.
+member, plus at most ``max_open`` open file handles. Re-ranking reads only the candidates' rows,
+through the kernel's page cache (not this process's memory): fast while the shards stay cached
+(1.5 GB per 10^6 vectors), one random disk read per candidate when they do not. (Memory-mapping
+the shards was 1-2 ms faster per query at 10^6, but counts every touched shard page in the
+process's RSS and turns a shard truncated under the mapping into SIGBUS.)
 
 Integrity: the rows are read without each shard's sha256 (reading 3 MB per candidate would cost
 more than the search); every shard's size is checked when the lookup is built, and
@@ -22,10 +23,11 @@ left out of re-ranking (its candidates keep their approximate similarity) with o
 from __future__ import annotations
 
 import logging
-import mmap
+import os
 import struct
 import threading
 import zipfile
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -70,14 +72,15 @@ class ShardRows:
     ([False, False], (2, 4))
     """
 
-    def __init__(self, vectors_dir: str | Path, dim: int, shards: Iterable[int]):
+    def __init__(self, vectors_dir: str | Path, dim: int, shards: Iterable[int], max_open: int = 1024):
         self.vectors_dir = Path(vectors_dir)
         self.dim = int(dim)
         self.shards = sorted(int(s) for s in shards)
+        self.max_open = max_open
         self._ids: np.ndarray | None = None      # sorted text ids
         self._pos: np.ndarray | None = None      # shard << 32 | row, aligned with _ids
         self._offsets: dict[int, int] = {}
-        self._maps: dict[int, mmap.mmap] = {}
+        self._fds: OrderedDict[int, int] = OrderedDict()
         self._lock = threading.Lock()
 
     def path(self, shard: int) -> Path:
@@ -107,12 +110,14 @@ class ShardRows:
         """Memory held by the id lookup (0 until first use)."""
         return 0 if self._ids is None else int(self._ids.nbytes + self._pos.nbytes)
 
-    def _map(self, shard: int) -> mmap.mmap:
-        mm = self._maps.get(shard)
-        if mm is None:
-            with open(self.path(shard), "rb") as fh:
-                mm = self._maps[shard] = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        return mm
+    def _fd(self, shard: int) -> int:
+        fd = self._fds.pop(shard, None)
+        if fd is None:
+            fd = os.open(self.path(shard), os.O_RDONLY)
+            while len(self._fds) >= self.max_open:
+                os.close(self._fds.popitem(last=False)[1])
+        self._fds[shard] = fd
+        return fd
 
     def get(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(found, vecs)``: a mask of the ids found and their vectors (zeros where not found)."""
@@ -130,14 +135,13 @@ class ShardRows:
             pos = self._pos[at[hit]]
             shards, rows = (pos >> 32).tolist(), (pos & 0xFFFFFFFF).tolist()
             width = 4 * self.dim
-            bufs = [b""] * len(hit)
-            for j, (shard, row) in enumerate(zip(shards, rows, strict=True)):
-                try:
-                    mm = self._map(shard)
-                except OSError:
-                    continue
-                at_byte = self._offsets[shard] + row * width
-                bufs[j] = mm[at_byte:at_byte + width]
+            order = sorted(range(len(hit)), key=shards.__getitem__)  # one file handle per shard
+            bufs, fd, cur = [b""] * len(hit), -1, None
+            for j in order:
+                if shards[j] != cur:
+                    cur = shards[j]
+                    fd, base = self._fd(cur), self._offsets[cur]
+                bufs[j] = os.pread(fd, width, base + rows[j] * width)
             short = [j for j, b in enumerate(bufs) if len(b) != width]
             for j in short:
                 bufs[j], found[hit[j]] = bytes(width), False
@@ -147,8 +151,8 @@ class ShardRows:
 
     def close(self) -> None:
         with self._lock:
-            while self._maps:
-                self._maps.popitem()[1].close()
+            while self._fds:
+                os.close(self._fds.popitem()[1])
 
     def __del__(self):  # pragma: no cover - best effort
         try:
