@@ -7,6 +7,16 @@ the large-store factory (default ``IDMap2,IVF4096,Flat`` at several ``nprobe``),
 promptcov's own :class:`VectorIndex`. Prints a table and writes JSON.
 
     python scripts/bench_search.py --sizes 100000 1000000 --out reports/bench/bench_search.json
+
+``--n N`` benchmarks the compressed tier instead, end to end through a real store: ``N``
+synthetic clustered vectors are generated in chunks (never the whole matrix in memory) and
+written as the store's float32 shards, the exact top-10 of ~200 queries is computed while
+streaming the chunks, then ``sync_index`` builds the IVF-PQ index (training on a sample, adding
+shard by shard), and the saved index is loaded memory-mapped and searched one query at a time
+with exact re-ranking from the shards. Reports build time, peak RSS, index size on disk, the
+serving process's RSS, p50/p99 latency and recall@10 per (nprobe, rerank_k).
+
+    OMP_NUM_THREADS=1 python scripts/bench_search.py --n 1000000 --out reports/bench/bench_search_compressed.json
 """
 
 from __future__ import annotations
@@ -23,6 +33,11 @@ import faiss
 import numpy as np
 
 from promptcov.index.faiss_index import VectorIndex
+
+try:
+    from bench_search_tier import bench_compressed  # scripts/ on sys.path when run as a script
+except ImportError:  # pragma: no cover - imported as scripts.bench_search
+    from scripts.bench_search_tier import bench_compressed
 
 
 def clustered(n: int, dim: int, n_clusters: int, rng, spread: float = 0.35) -> np.ndarray:
@@ -60,7 +75,15 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, help="FAISS threads (0: all cores)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("reports/bench/bench_search.json"))
+    ap.add_argument("--n", type=int, default=None, help="benchmark the compressed tier at N vectors instead")
+    ap.add_argument("--compressed-factory", default="IDMap2,IVF4096,PQ96np")
+    ap.add_argument("--rerank-k", type=int, nargs="+", default=[0, 50, 100])
+    ap.add_argument("--chunk", type=int, default=100_000, help="vectors generated at a time")
+    ap.add_argument("--shard-size", type=int, default=2048, help="vectors per store shard (embed's default)")
+    ap.add_argument("--workdir", type=Path, default=None, help="where the bench store goes (default: a temp dir)")
     args = ap.parse_args(argv)
+    if args.n is not None:
+        return bench_compressed(args)
     if args.threads:
         faiss.omp_set_num_threads(args.threads)
     rng = np.random.default_rng(args.seed)

@@ -13,6 +13,14 @@ A factory that needs training (IVF, PQ) cannot start on a new store: until the s
 :func:`min_train_size` vectors (39 per IVF list, FAISS's own floor), the embed job keeps the
 exact ``IDMap2,Flat`` index, then trains the configured one and rebuilds.
 
+Compressed tier (10^6..10^7+ vectors): a factory with a product quantiser (``PQ``/``SQ``, the
+``compressed_factory`` past ``compressed_threshold``, see :mod:`promptcov.index.embed`) keeps
+48 bytes per vector instead of 1,536. :meth:`VectorIndex.load` memory-maps such an index
+(``faiss.IO_FLAG_MMAP``: the inverted lists stay on disk, in the page cache), and
+:meth:`VectorIndex.search` re-ranks the top ``rerank_k`` candidates exactly with the float32
+vectors of the store's shards (:class:`promptcov.index.rerank.ShardRows`, found next to the
+index folder as ``../vectors``). Adding to a memory-mapped index first reads it into memory.
+
 Integrity: the manifest records the byte size and sha256 of ``index.faiss``. :meth:`VectorIndex.load`
 checks the size always and the sha256 when the file is at most ``checksum_max_bytes`` (256 MB by
 default; ``None`` checks every byte), so a truncated or bit-flipped index raises
@@ -29,9 +37,11 @@ import faiss
 import numpy as np
 
 from promptcov.errors import DamagedStoreError, InputError, ManifestMismatchError
+from promptcov.index.rerank import ShardRows, rerank
 from promptcov.io import file_digest, read_json, tmp_path_for, write_json
 
-__all__ = ["VectorIndex", "INDEX_SCHEMA_VERSION", "CHECKSUM_MAX_BYTES", "min_train_size", "normalize_factory"]
+__all__ = ["VectorIndex", "INDEX_SCHEMA_VERSION", "CHECKSUM_MAX_BYTES", "min_train_size", "normalize_factory",
+           "is_compressed"]
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +56,11 @@ _REPAIR = "run `promptcov verify --repair` or `promptcov embed`"
 def normalize_factory(factory: str) -> str:
     """The factory string as stored in manifests: always with the ``IDMap2,`` prefix."""
     return factory if factory.startswith("IDMap2,") else "IDMap2," + factory
+
+
+def is_compressed(factory: str) -> bool:
+    """Whether ``factory`` stores compressed codes (PQ/SQ): memory-mapped on load, re-ranked exactly."""
+    return any(part.startswith(("PQ", "SQ")) for part in factory.split(","))
 
 
 def min_train_size(factory: str, dim: int) -> int:
@@ -90,15 +105,18 @@ class VectorIndex:
     (10, 1.0)
     """
 
-    def __init__(self, dim: int, model: str, factory: str = "IDMap2,Flat", nprobe: int = 32):
+    def __init__(self, dim: int, model: str, factory: str = "IDMap2,Flat", nprobe: int = 32, rerank_k: int = 100):
         if dim <= 0:
             raise ValueError(f"dim must be positive, got {dim}")
         self.dim = int(dim)
         self.model = model
         self.factory = factory
         self.nprobe = nprobe
+        self.rerank_k = int(rerank_k)
         self.shards: set[int] = set()
         self.index = self._make(factory)
+        self.rows: ShardRows | None = None      # float32 vectors for exact re-ranking (compressed tier)
+        self.mmap_path: Path | None = None      # set when the index is memory-mapped from this file
 
     def _make(self, factory: str):
         if not factory.startswith("IDMap2,"):
@@ -128,7 +146,11 @@ class VectorIndex:
             raise ValueError(f"{len(ids)} ids for {vecs.shape[0]} vectors")
         if not self.is_trained:
             raise ValueError(f"index {self.factory} must be trained before adding vectors")
+        if self.mmap_path is not None:  # a memory-mapped index is read-only: read it into memory first
+            self.index = faiss.read_index(str(self.mmap_path))
+            self.mmap_path = None
         self.index.add_with_ids(vecs, ids)
+        self.rows = None  # the shards change: the re-ranking lookup is rebuilt on next use
 
     def _set_search_params(self) -> None:
         try:
@@ -141,21 +163,33 @@ class VectorIndex:
         if hasattr(sub, "hnsw"):
             sub.hnsw.efSearch = max(self.nprobe, 64)
 
-    def search(self, queries: np.ndarray, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """``(similarities, ids)`` of the ``k`` nearest texts per query; missing hits have id -1."""
+    def attach_vectors(self, vectors_dir: str | Path) -> None:
+        """Re-rank searches of a compressed index with the float32 shards in ``vectors_dir``."""
+        self.rows = ShardRows(vectors_dir, self.dim, self.shards)
+
+    def search(self, queries: np.ndarray, k: int = 10, rerank_k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(similarities, ids)`` of the ``k`` nearest texts per query; missing hits have id -1.
+
+        A compressed index with attached vectors fetches ``max(k, rerank_k)`` candidates and
+        returns the ``k`` best by exact inner product (``rerank_k`` 0: approximate only).
+        """
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         q = _as_f32(queries, self.dim)
         if self.ntotal == 0:
             return np.zeros((len(q), 0), np.float32), np.zeros((len(q), 0), np.int64)
         self._set_search_params()
-        return self.index.search(q, min(k, self.ntotal))
+        rk = self.rerank_k if rerank_k is None else int(rerank_k)
+        if self.rows is None or rk <= 0 or not is_compressed(self.factory):
+            return self.index.search(q, min(k, self.ntotal))
+        sims, ids = self.index.search(q, min(max(k, rk), self.ntotal))
+        return rerank(q, sims, ids, self.rows, k)
 
     # -- persistence -------------------------------------------------------------------
     def manifest(self) -> dict:
         return {"schema_version": INDEX_SCHEMA_VERSION, "model": self.model, "dim": self.dim,
                 "factory": self.factory, "count": self.ntotal, "nprobe": self.nprobe,
-                "shards": sorted(self.shards)}
+                "rerank_k": self.rerank_k, "shards": sorted(self.shards)}
 
     def save(self, directory: str | Path) -> None:
         """Write ``index.faiss`` then ``manifest.json``, each atomically.
@@ -173,8 +207,11 @@ class VectorIndex:
 
     @classmethod
     def load(cls, directory: str | Path, model: str | None = None, dim: int | None = None,
-             checksum_max_bytes: int | None = CHECKSUM_MAX_BYTES) -> VectorIndex:
+             checksum_max_bytes: int | None = CHECKSUM_MAX_BYTES, mmap: bool | None = None) -> VectorIndex:
         """Load and check against the expected ``model`` and ``dim``; a mismatch names both sides.
+
+        ``mmap`` (default: for compressed factories) memory-maps the file instead of reading it;
+        a compressed index also gets the store's shards (``directory/../vectors``) for re-ranking.
 
         The file's size is checked against the manifest, and its sha256 too when the file is at
         most ``checksum_max_bytes`` (``None``: always). A missing, truncated, altered or unreadable
@@ -193,7 +230,8 @@ class VectorIndex:
                 f"{mpath}: index was built with model {m.get('model')!r}, but {model!r} was asked for")
         if dim is not None and m.get("dim") != dim:
             raise ManifestMismatchError(f"{mpath}: index dimension {m.get('dim')} != expected {dim}")
-        index = _read_checked(directory / "index.faiss", m, checksum_max_bytes)
+        mmap = is_compressed(str(m.get("factory", ""))) if mmap is None else mmap
+        index = _read_checked(directory / "index.faiss", m, checksum_max_bytes, mmap)
         if index.d != m["dim"]:
             raise ManifestMismatchError(f"{mpath}: manifest dimension {m['dim']} != index file dimension {index.d}")
         if index.ntotal != m["count"]:
@@ -202,15 +240,20 @@ class VectorIndex:
         self = cls.__new__(cls)
         self.dim, self.model, self.factory = int(m["dim"]), m["model"], m["factory"]
         self.nprobe = int(m.get("nprobe", 32))
+        self.rerank_k = int(m.get("rerank_k", 100))
         self.shards = set(m.get("shards", []))
         self.index = index
+        self.mmap_path = (directory / "index.faiss") if mmap else None
+        self.rows = None
+        if is_compressed(self.factory) and (directory.parent / "vectors").is_dir():
+            self.attach_vectors(directory.parent / "vectors")
         return self
 
     @classmethod
     def build(cls, shards: Iterable[tuple[int, np.ndarray, np.ndarray]], dim: int, model: str, factory: str,
-              nprobe: int = 32, train_sample: Iterator | None = None) -> VectorIndex:
+              nprobe: int = 32, train_sample: Iterator | None = None, rerank_k: int = 100) -> VectorIndex:
         """Build a fresh index from ``(shard, ids, vecs)`` batches; trains first when needed."""
-        ix = cls(dim, model, factory, nprobe)
+        ix = cls(dim, model, factory, nprobe, rerank_k)
         if not ix.is_trained:
             sample = list(train_sample) if train_sample is not None else []
             if not sample:
@@ -222,7 +265,7 @@ class VectorIndex:
         return ix
 
 
-def _read_checked(path: Path, manifest: dict, checksum_max_bytes: int | None):
+def _read_checked(path: Path, manifest: dict, checksum_max_bytes: int | None, mmap: bool = False):
     """``faiss.read_index`` after the manifest's size and sha256 checks; damage -> DamagedStoreError."""
     try:
         size = path.stat().st_size
@@ -235,7 +278,7 @@ def _read_checked(path: Path, manifest: dict, checksum_max_bytes: int | None):
         if file_digest(path)[1] != manifest["sha256"]:
             raise DamagedStoreError(f"index damaged: {path} fails its sha256 checksum; {_REPAIR}")
     try:
-        return faiss.read_index(str(path))
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP) if mmap else faiss.read_index(str(path))
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DamagedStoreError(f"index damaged: {path} cannot be read ({first[:120]}); {_REPAIR}") from exc

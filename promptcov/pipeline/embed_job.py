@@ -47,6 +47,8 @@ def run_embed(store: Store, config: Config, progress: Progress | None = None, *,
                             max_seq_length=e.max_seq_length, factory=ix.factory, large_factory=ix.large_factory,
                             large_threshold=ix.large_threshold, nprobe=ix.nprobe,
                             checksum_max_bytes=ix.checksum_max_mb * 2**20,
+                            compressed_factory=ix.compressed_factory,
+                            compressed_threshold=ix.compressed_threshold, rerank_k=ix.rerank_k,
                             progress=lambda done, total: progress.update("embed", done, total))
     publish(store)
     return summary

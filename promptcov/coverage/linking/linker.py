@@ -168,7 +168,12 @@ class AccountLinker:
         org = np.full(n, -1, dtype=np.int64)
         org[acc[org_key >= 0]] = org_key[org_key >= 0]
         ids = {}
-        prefixes = np.array([ev.prefix_of(x) for x in frame.ip], dtype=object)
+        ips = np.asarray(frame.ip, dtype=object)
+        have = np.array([x is not None and x != "" for x in ips], dtype=bool)
+        prefixes = np.full(len(ips), None, dtype=object)
+        if have.any():  # parse each distinct address once, not once per request
+            uniq, inv = np.unique(ips[have].astype(str), return_inverse=True)
+            prefixes[have] = np.array([ev.prefix_of(x) for x in uniq], dtype=object)[inv.ravel()]
         for name, values in (("payment", frame.payment_id), ("ip", frame.ip), ("prefix", prefixes),
                              ("asn", frame.asn), ("user_agent", frame.user_agent)):
             mat, holders, has, key = ev.account_values(acc, np.asarray(values, dtype=object), n)
