@@ -16,7 +16,6 @@ their cost. Target on 2 cores: 0 errors and p50 < 50 ms with 8 clients.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -32,29 +31,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from bench_embed import load_prompts  # scripts/ is on sys.path when a script runs
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT / "promptcov" / "data" / "corpus"
 SHARED = ROOT.parent / "shared" / "data"
-
-
-def load_prompts(data: Path | None, n: int, seed: int) -> list[str]:
-    """``n`` distinct real prompts, shuffled with ``seed``."""
-    prompts: list[str] = []
-    if data is not None and data.exists():
-        for f in sorted(data.glob("*.jsonl.gz")):
-            with gzip.open(f, "rt", encoding="utf-8") as fh:
-                prompts.extend(json.loads(line)["prompt"] for line in fh)
-    else:
-        for f in sorted(CORPUS.glob("*.jsonl")):
-            for line in f.read_text(encoding="utf-8").splitlines():
-                rec = json.loads(line)
-                text = rec.get("prompt") or rec.get("task") or rec.get("text")
-                if text:
-                    prompts.append(text)
-    prompts = sorted(set(p for p in prompts if p.strip()))
-    random.Random(seed).shuffle(prompts)
-    return prompts[:n]
 
 
 def _env() -> dict:
