@@ -151,9 +151,10 @@ def test_damaged_index_search_says_one_line(store_path, capsys):
 def test_deleted_shard_search_then_embed_no_loop(store_path, capsys):
     shard = sorted((store_path / "vectors").glob("shard-*.npz"))[0]
     shard.unlink()
-    assert main(["search", "--request-id", "r0", "--store", str(store_path)]) == 1
-    line = _one_line(capsys.readouterr().err)
-    assert "missing" in line and "promptcov embed" in line
+    # search reads the last published snapshot (which holds its own links to the shards), so it still
+    # answers; the store itself is damaged and embed must notice and re-embed instead of saying "0 new"
+    assert main(["search", "--request-id", "r0", "--store", str(store_path), "--json"]) == 0
+    capsys.readouterr()
     assert main(["embed", "--store", str(store_path), "--model", "hashing"]) == 0
     assert "60 new text(s) embedded" in capsys.readouterr().out
     assert main(["search", "--request-id", "r0", "--store", str(store_path), "--json"]) == 0
