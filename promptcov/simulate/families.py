@@ -22,8 +22,6 @@ import csv
 import logging
 from pathlib import Path
 
-import numpy as np
-
 from promptcov.errors import InputError
 from promptcov.io import atomic_write, write_json
 from promptcov.simulate import hardneg, organic
@@ -31,11 +29,10 @@ from promptcov.simulate.config import SimConfig
 from promptcov.simulate.corpus import PromptPools, load_pools
 from promptcov.simulate.family_campaigns import benchmark_runners, family_campaign, proxy_pool
 from promptcov.simulate.family_config import FamilyConfig, draw_family
-from promptcov.simulate.identity import Account, IdFactory
+from promptcov.simulate.identity import Account
 from promptcov.simulate.material import computer_use_tasks, family_scaffolds, split_pools
 from promptcov.simulate.scenario import SimResult
-from promptcov.simulate.traffic import Context, OrganicPicker
-from promptcov.simulate.writer import LogWriter
+from promptcov.simulate.traffic import Context
 
 __all__ = ["DEV_SEEDS", "EVAL_SEEDS", "family_pools", "simulate_family"]
 
@@ -99,10 +96,8 @@ def simulate_family(seed: int, out_dir: Path, split: str = "dev", scale: float =
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     pools = family_pools(split, data_dir, seed, corpus_dir)
-    writer = LogWriter(out_dir, cfg, np.random.default_rng([cfg.seed, 1]))
-    ctx = Context(cfg=cfg, pools=pools, writer=writer, ids=IdFactory(np.random.default_rng([cfg.seed, 2])),
-                  picker=OrganicPicker(pools, np.random.default_rng([cfg.seed, 3])),
-                  t0=cfg.start_dt.timestamp(), t1=cfg.end_dt.timestamp(), release=cfg.release_dt.timestamp())
+    ctx = Context.create(cfg, pools, out_dir)
+    writer = ctx.writer
     proxies = {spec.name: proxy_pool(ctx, spec) for spec in fam.campaigns}
     ctx.proxy_pools.update({k: v for k, v in proxies.items() if v})
     steps = [
@@ -120,13 +115,7 @@ def simulate_family(seed: int, out_dir: Path, split: str = "dev", scale: float =
             steps.append((f"proxy customers of {name}", lambda pool=pool: organic.proxy_customers(ctx, pool)))
     for spec in fam.campaigns:
         steps.append((spec.name, lambda spec=spec: family_campaign(ctx, spec, proxies[spec.name])))
-    accounts: list[Account] = []
-    for name, step in steps:
-        before = sum(writer.per_account.values())
-        made = step()
-        accounts.extend(made)
-        log.info("simulated %s: %d accounts, %d requests", name, len(made),
-                 sum(writer.per_account.values()) - before)  # fmt: skip
+    accounts = ctx.run_steps(steps, log)
     log_paths, bad = writer.finish(cfg.bad_records)
     present = sorted((a for a in accounts if writer.per_account.get(a.account_id, 0) > 0),
                      key=lambda a: a.account_id)  # fmt: skip

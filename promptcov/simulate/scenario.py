@@ -21,16 +21,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
 from promptcov.errors import InputError
 from promptcov.io import atomic_write, write_json
 from promptcov.simulate import campaigns, hardneg, organic
 from promptcov.simulate.config import SimConfig
 from promptcov.simulate.corpus import load_pools
-from promptcov.simulate.identity import PROXY_ASNS, Account, IdFactory
-from promptcov.simulate.traffic import Context, OrganicPicker
-from promptcov.simulate.writer import LogWriter
+from promptcov.simulate.identity import PROXY_ASNS, Account
+from promptcov.simulate.traffic import Context
 
 __all__ = ["SimResult", "simulate", "LABELS"]
 
@@ -101,20 +98,10 @@ def simulate(
             "pass the real prompt sets (data_dir / --data) for large runs",
             config.scale,
         )
-    writer = LogWriter(out_dir, config, np.random.default_rng([config.seed, 1]))
-    ctx = Context(
-        cfg=config,
-        pools=pools,
-        writer=writer,
-        ids=IdFactory(np.random.default_rng([config.seed, 2])),
-        picker=OrganicPicker(pools, np.random.default_rng([config.seed, 3])),
-        t0=config.start_dt.timestamp(),
-        t1=config.end_dt.timestamp(),
-        release=config.release_dt.timestamp(),
-    )
+    ctx = Context.create(config, pools, out_dir)
+    writer = ctx.writer
     hydra = _hydra_pool(ctx)
     ctx.proxy_pools["broad_agentic"] = hydra
-    accounts: list[Account] = []
     steps = (
         ("organic", lambda: organic.organic_accounts(ctx)),
         ("proxy customers", lambda: organic.proxy_customers(ctx, hydra)),
@@ -128,16 +115,7 @@ def simulate(
         ("broad_agentic", lambda: campaigns.broad_agentic(ctx, hydra)),
         ("agentic_tools", lambda: campaigns.agentic_tools(ctx)),
     )
-    for name, step in steps:
-        before = sum(writer.per_account.values())
-        made = step()
-        accounts.extend(made)
-        log.info(
-            "simulated %s: %d accounts, %d requests",
-            name,
-            len(made),
-            sum(writer.per_account.values()) - before,
-        )
+    accounts = ctx.run_steps(steps, log)
     log_paths, bad = writer.finish(config.bad_records)
     present = [a for a in accounts if writer.per_account.get(a.account_id, 0) > 0]
     present.sort(key=lambda a: a.account_id)

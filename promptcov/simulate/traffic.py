@@ -75,6 +75,25 @@ class Context:
         """An independent generator for one component, so components do not shift each other."""
         return np.random.default_rng([self.cfg.seed, zlib.crc32(name.encode()), *extra])
 
+    @classmethod
+    def create(cls, cfg: SimConfig, pools: PromptPools, out_dir) -> Context:
+        """The context of one simulation writing under ``out_dir``, every generator seeded from ``cfg.seed``."""
+        return cls(cfg=cfg, pools=pools, writer=LogWriter(out_dir, cfg, np.random.default_rng([cfg.seed, 1])),
+                   ids=IdFactory(np.random.default_rng([cfg.seed, 2])),
+                   picker=OrganicPicker(pools, np.random.default_rng([cfg.seed, 3])),
+                   t0=cfg.start_dt.timestamp(), t1=cfg.end_dt.timestamp(), release=cfg.release_dt.timestamp())
+
+    def run_steps(self, steps: Sequence[tuple[str, Callable[[], list[Account]]]], log) -> list[Account]:
+        """Run the generators in order; returns every account they made (logged step by step)."""
+        accounts: list[Account] = []
+        for name, step in steps:
+            before = sum(self.writer.per_account.values())
+            made = step()
+            accounts.extend(made)
+            log.info("simulated %s: %d accounts, %d requests", name, len(made),
+                     sum(self.writer.per_account.values()) - before)
+        return accounts
+
 
 @dataclass(frozen=True)
 class Prefs:
