@@ -1,11 +1,10 @@
 """Co-occurrence evidence between accounts: the pure array functions behind account linking.
 
-Each function turns per-request arrays (account codes, keys such as template ids, times) into
-sparse account-account evidence: how rare a shared key is (:func:`rarity_weights`), which
-accounts share a key (:func:`shared_key_pairs`), who uses the same rare keys within the same
-time window, which texts are near-duplicates of each other (:func:`near_duplicate_families`),
-and which accounts are active in the same short time bins far more than chance
-(:func:`timing_links`). :mod:`promptcov.coverage.linking.linker` weighs and combines them.
+Each function turns per-request arrays (account codes, keys, times) into evidence between
+accounts: which texts are near-duplicates of each other (:func:`near_duplicate_families`) and which
+accounts are active in the same short time bins far more than chance (:func:`timing_links`), plus
+the small array helpers the linker shares (:func:`codes`, :func:`pick`). Shared keys and their
+rarity are compared in :mod:`promptcov.coverage.linking.evidence`.
 """
 
 from __future__ import annotations
@@ -15,37 +14,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.stats import binom
 
-__all__ = ["rarity_weights", "shared_key_pairs", "near_duplicate_families", "timing_links", "codes", "pick",
-           "accounts_per_key"]
-
-
-def rarity_weights(n_accounts: np.ndarray, n_total: int, max_accounts: int) -> np.ndarray:
-    """IDF-like weight in [0, 1] of a key (template, text family) used by ``n_accounts`` accounts.
-
-    ``log((N + 1) / n) / log(N + 1)``: a key shared by two accounts out of many is near 1; a
-    key most accounts use is near 0; keys used by one account or by more than
-    ``max_accounts`` (popular public prompts) weigh 0. Rare shared keys are what a hydra's
-    accounts have in common and ordinary customers do not.
-    """
-    n = np.asarray(n_accounts, dtype=np.float64)
-    big = np.log(max(n_total, 2) + 1.0)
-    w = np.log((max(n_total, 2) + 1.0) / np.maximum(n, 1.0)) / big
-    w[(n < 2) | (n > max_accounts)] = 0.0
-    return np.clip(w, 0.0, 1.0)
-
-
-def shared_key_pairs(acc: np.ndarray, key: np.ndarray, values: np.ndarray, n_acc: int) -> sp.coo_matrix:
-    """Sum over shared keys of ``values[a, k] * values[b, k]`` for every account pair ``a < b``.
-
-    ``acc``/``key``/``values`` describe a sparse account x key incidence (one entry per
-    distinct pair, duplicates are summed); the product ``A @ A.T`` is done sparsely, so only
-    pairs that really share a key cost anything. Returns the strict upper triangle.
-    """
-    if len(acc) == 0:
-        return sp.coo_matrix((n_acc, n_acc))
-    n_keys = int(key.max()) + 1
-    a = sp.csr_matrix((values, (acc, key)), shape=(n_acc, n_keys))
-    return sp.triu(a @ a.T, k=1).tocoo()
+__all__ = ["near_duplicate_families", "timing_links", "codes", "pick"]
 
 
 def near_duplicate_families(vectors: np.ndarray, min_cosine: float, k: int = 10) -> np.ndarray:
@@ -215,7 +184,3 @@ def pick(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     return np.asarray(mat[rows, cols]).ravel()
 
 
-def accounts_per_key(acc: np.ndarray, key: np.ndarray, n_keys: int) -> np.ndarray:
-    """Number of distinct accounts per key code."""
-    pairs = np.unique(np.stack([key, acc], axis=1), axis=0)
-    return np.bincount(pairs[:, 0], minlength=n_keys)

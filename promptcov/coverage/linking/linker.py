@@ -36,14 +36,13 @@ from promptcov.coverage.linking.cooccurrence import (
     codes,
     near_duplicate_families,
     pick,
-    rarity_weights,
     timing_links,
 )
 from promptcov.coverage.linking.fellegi_sunter import Family, FSModel, fit_fs
 from promptcov.coverage.linking.params import LinkParams
 from promptcov.errors import InputError, NotFittedError
 
-__all__ = ["Link", "LINK_TYPES", "BEHAVIOUR", "AccountLinker", "link_fields", "group_edges", "rarity_weights",
+__all__ = ["Link", "LINK_TYPES", "BEHAVIOUR", "AccountLinker", "link_fields", "group_edges",
            "near_duplicate_families",
            "timing_links"]
 

@@ -10,7 +10,6 @@ from promptcov.coverage.linking.linker import (
     AccountLinker,
     Link,
     near_duplicate_families,
-    rarity_weights,
     timing_links,
 )
 from promptcov.errors import InputError, NotFittedError
@@ -58,13 +57,6 @@ class Builder:
 
 def _types(linker, a, b):
     return {e.link_type for e in linker.edges_ if {e.a, e.b} == {a, b}}
-
-
-def test_rarity_weights_rare_keys_weigh_most_and_popular_keys_nothing():
-    w = rarity_weights(np.array([1, 2, 10, 500, 2000]), n_total=1000, max_accounts=1000)
-    assert w[0] == 0.0  # used by one account: links no one
-    assert w[1] > w[2] > w[3] > 0.0
-    assert w[4] == 0.0  # above the cap: popular
 
 
 def test_popular_template_links_no_one():
