@@ -20,14 +20,15 @@ shares, with ``tf = n_v (n_v - 1) / (N (N - 1))``.
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import numpy as np
 import scipy.sparse as sp
 
 from promptcov.coverage.linking.cooccurrence import codes, timing_links
 
-__all__ = ["Accounts", "incidence", "overlap_matrix", "tf_bits_matrix", "pair_max_bits", "prefix_of", "timing_levels",
-           "account_values", "level_of", "null_levels"]
+__all__ = ["Accounts", "incidence", "overlap_factor", "overlap_matrix", "tf_bits_matrix", "pair_max_bits", "prefix_of",
+           "prefixes", "timing_levels", "account_values", "level_of", "null_levels", "null_level_counts"]
 
 
 class Accounts:
@@ -53,26 +54,39 @@ def incidence(acc: np.ndarray, key: np.ndarray, n_acc: int, n_keys: int, values:
     return sp.csr_matrix((values[pairs[:, 1]], (pairs[:, 0], pairs[:, 1])), shape=(n_acc, n_keys))
 
 
+def overlap_factor(acc: np.ndarray, key: np.ndarray, n_req: np.ndarray, live: np.ndarray,
+                   max_key_accounts: int, prior: float = 2.0) -> sp.csr_matrix | None:
+    """Account x key matrix ``sqrt(p_a(k))`` whose product with its transpose is :func:`overlap_matrix`.
+
+    ``None`` when no live key is held by 2 to ``max_key_accounts`` accounts.
+    """
+    n_acc = len(n_req)
+    ok = (key >= 0) & live[np.maximum(key, 0)]
+    if not ok.any():
+        return None
+    n_keys = int(key.max()) + 1
+    code, counts = np.unique(acc[ok] * n_keys + key[ok], return_counts=True)
+    a, k = code // n_keys, code % n_keys
+    holders = np.bincount(k, minlength=n_keys)
+    keep = (holders[k] >= 2) & (holders[k] <= max_key_accounts)
+    a, k, counts = a[keep], k[keep], counts[keep]
+    if len(a) == 0:
+        return None
+    return sp.csr_matrix((np.sqrt(counts / (n_req[a] + prior)), (a, k)), shape=(n_acc, n_keys))
+
+
 def overlap_matrix(acc: np.ndarray, key: np.ndarray, n_req: np.ndarray, live: np.ndarray,
                    max_key_accounts: int, prior: float = 2.0) -> sp.coo_matrix:
     """Bhattacharyya overlap ``sum_k sqrt(p_a(k) p_b(k))`` over live keys, upper triangle.
 
     ``p_a(k)`` is the share of account ``a``'s requests (plus ``prior`` pseudo-requests, so two
     requests are not "all" of an account) on key ``k``. Keys held by one account or by more than
-    ``max_key_accounts`` are skipped.
+    ``max_key_accounts`` are skipped. (The linker streams the product by row blocks instead:
+    :mod:`~promptcov.coverage.linking.pairs`.)
     """
-    n_acc = len(n_req)
-    ok = (key >= 0) & live[np.maximum(key, 0)]
-    if not ok.any():
-        return sp.coo_matrix((n_acc, n_acc))
-    code, counts = np.unique(acc[ok] * (int(key.max()) + 1) + key[ok], return_counts=True)
-    a, k = code // (int(key.max()) + 1), code % (int(key.max()) + 1)
-    holders = np.bincount(k, minlength=int(key.max()) + 1)
-    keep = (holders[k] >= 2) & (holders[k] <= max_key_accounts)
-    a, k, counts = a[keep], k[keep], counts[keep]
-    if len(a) == 0:
-        return sp.coo_matrix((n_acc, n_acc))
-    m = sp.csr_matrix((np.sqrt(counts / (n_req[a] + prior)), (a, k)), shape=(n_acc, int(key.max()) + 1))
+    m = overlap_factor(acc, key, n_req, live, max_key_accounts, prior)
+    if m is None:
+        return sp.coo_matrix((len(n_req), len(n_req)))
     return sp.triu(m @ m.T, k=1).tocoo()
 
 
@@ -91,14 +105,52 @@ def tf_bits_matrix(acc: np.ndarray, key: np.ndarray, n_acc: int) -> tuple[sp.csr
 
 
 def pair_max_bits(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Per pair, the largest ``-log2(tf)`` among the values both accounts hold (0 when none)."""
-    if len(rows) == 0:
-        return np.zeros(0)
-    prod = mat[rows].multiply(mat[cols]).tocsr()  # bits^2 where both hold the value
+    """Per pair, the largest ``-log2(tf)`` among the values both accounts hold (0 when none).
+
+    ``mat`` holds the bits of each (account, value) (:func:`tf_bits_matrix`). Pairs of accounts
+    that hold one value each are compared directly; for the others every value of the account
+    holding fewer is looked up in the other's (a sorted-code join, no sparse row copies).
+    """
     out = np.zeros(len(rows))
-    nz = np.diff(prod.indptr) > 0
-    if nz.any():
-        out[nz] = np.sqrt(np.asarray(prod[np.flatnonzero(nz)].max(axis=1).todense()).ravel())
+    if len(rows) == 0 or mat.nnz == 0:
+        return out
+    mat = mat.tocsr()
+    mat.sort_indices()
+    nv = np.diff(mat.indptr)
+    one = np.where(nv == 1, mat.indices[np.minimum(mat.indptr[:-1], mat.nnz - 1)], -1)
+    one_bits = np.where(nv == 1, mat.data[np.minimum(mat.indptr[:-1], mat.nnz - 1)], 0.0)
+    va, vb = one[rows], one[cols]
+    simple = (nv[rows] <= 1) & (nv[cols] <= 1)
+    hit = simple & (va >= 0) & (va == vb)
+    out[hit] = one_bits[rows[hit]]
+    multi = np.flatnonzero(~simple & (nv[rows] > 0) & (nv[cols] > 0))
+    if len(multi):
+        out[multi] = _max_shared(mat, nv, rows[multi], cols[multi])
+    return out
+
+
+def _max_shared(mat: sp.csr_matrix, nv: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                block: int = 4_000_000) -> np.ndarray:
+    """:func:`pair_max_bits` for pairs where an account holds several values (sorted-code join)."""
+    n_val = mat.shape[1]
+    held = np.repeat(np.arange(mat.shape[0], dtype=np.int64), nv) * n_val + mat.indices
+    swap = nv[rows] > nv[cols]
+    a, b = np.where(swap, cols, rows), np.where(swap, rows, cols)
+    out = np.zeros(len(rows))
+    cnt = nv[a]
+    ends = np.cumsum(cnt)
+    start = 0
+    while start < len(a):  # bounded expansion: at most ~block (pair, value) lookups at a time
+        stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + block, side="right")), start + 1)
+        c = cnt[start:stop]
+        idx = np.repeat(np.arange(start, stop), c)
+        first = np.repeat(mat.indptr[a[start:stop]] - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))
+        q = b[idx] * n_val + mat.indices[first]
+        pos = np.minimum(np.searchsorted(held, q), len(held) - 1)
+        found = held[pos] == q
+        if found.any():
+            np.maximum.at(out, idx[found], mat.data[first[found]])
+        start = stop
     return out
 
 
@@ -112,6 +164,33 @@ def prefix_of(ip: str | None) -> str | None:
         return None
     bits = 24 if addr.version == 4 else 48
     return str(ipaddress.ip_network(f"{addr}/{bits}", strict=False))
+
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")
+
+
+def prefixes(values: np.ndarray) -> np.ndarray:
+    """:func:`prefix_of` of every entry of an object column, parsing each distinct value once.
+
+    Dotted-quad IPv4 addresses take a regular-expression path (``a.b.c.0/24``); anything else
+    goes through :mod:`ipaddress`, so the result equals :func:`prefix_of` entry by entry.
+    """
+    values = np.asarray(values, dtype=object)
+    out = np.full(len(values), None, dtype=object)
+    have = np.array([v is not None and v != "" for v in values], dtype=bool)
+    if not have.any():
+        return out
+    uniq, inv = np.unique(values[have].astype(str), return_inverse=True)
+    parsed = []
+    for x in uniq.tolist():
+        t = x.strip()
+        if _IPV4.fullmatch(t):
+            parsed.append(t[: t.rindex(".")] + ".0/24")
+        else:
+            parsed.append(prefix_of(x))
+    out[have] = np.array(parsed, dtype=object)[inv.ravel()]
+    return out
 
 
 def account_values(acc: np.ndarray, values: np.ndarray, n_acc: int, exclude: np.ndarray | None = None):
@@ -129,6 +208,17 @@ def null_levels(null: sp.coo_matrix, cuts, n_pairs: float) -> np.ndarray:
     """Level distribution over all ``n_pairs`` pairs of a null overlap matrix (absent pairs: level 0)."""
     counts = np.bincount(level_of(null.data, cuts), minlength=len(cuts) + 1).astype(np.float64)
     counts[0] += max(n_pairs - null.nnz, 0.0)
+    return counts / max(counts.sum(), 1.0)
+
+
+def null_level_counts(blocks, cuts, n_pairs: float) -> np.ndarray:
+    """:func:`null_levels` from ``(rows, cols, values)`` blocks of a null overlap (streamed)."""
+    counts = np.zeros(len(cuts) + 1)
+    nnz = 0
+    for _, _, v in blocks:
+        counts += np.bincount(level_of(v, cuts), minlength=len(cuts) + 1)
+        nnz += len(v)
+    counts[0] += max(n_pairs - nnz, 0.0)
     return counts / max(counts.sum(), 1.0)
 
 

@@ -130,7 +130,8 @@ def _monotone(m: np.ndarray, u: np.ndarray) -> np.ndarray:
 
 
 def fit_fs(families: list[Family], n_total_pairs: float, iterations: int = 40, prior: float = 0.5,
-           anchor_p: tuple[float, float] = (0.9, 0.01), lam_floor: float = 0.0) -> FSModel:
+           anchor_p: tuple[float, float] = (0.9, 0.01), lam_floor: float = 0.0,
+           weights: np.ndarray | None = None) -> FSModel:
     """Estimate ``lambda``, ``m`` and ``u`` from every pair of the window.
 
     ``u`` is each family's null distribution where it has one (``null_u``), else the level
@@ -147,32 +148,39 @@ def fit_fs(families: list[Family], n_total_pairs: float, iterations: int = 40, p
     "pairs like these are common" explain the window equally well and EM drifts to ``lambda -> 0``;
     the floor states the weakest prior held instead (the linker uses about one sibling account per
     account: ``1 / N``).
+
+    ``weights``: how many candidate pairs each row stands for (default one each). The linker folds
+    the pairs that no driving family ties (all at level 0 or not comparable) into one row per
+    combination of levels, which gives the same estimate as listing them one by one.
     """
-    n_cand = len(families[0].levels) if families else 0
+    n_rows = len(families[0].levels) if families else 0
+    w = np.ones(n_rows) if weights is None else np.asarray(weights, dtype=np.float64)
+    n_cand = float(w.sum())
     rest = max(float(n_total_pairs) - n_cand, 0.0)
     u = {}
     for f in families:
         if f.null_u is not None:
             u[f.name] = (np.asarray(f.null_u, np.float64) * n_total_pairs + prior) / (n_total_pairs + prior * f.n_levels)
         else:
-            counts = np.bincount(f.levels[f.levels >= 0], minlength=f.n_levels).astype(np.float64)
+            ok = f.levels >= 0
+            counts = np.bincount(f.levels[ok], weights=w[ok], minlength=f.n_levels).astype(np.float64)
             counts[0] += rest
             u[f.name] = (counts + prior) / (counts.sum() + prior * f.n_levels)
-    top = np.zeros(n_cand, dtype=bool)
+    top = np.zeros(n_rows, dtype=bool)
     for f in families:
         if f.drives:
             top |= f.levels == f.n_levels - 1
     p = np.where(top, anchor_p[0], anchor_p[1])
-    lam = float(np.clip(max(p.sum() / max(n_total_pairs, 1.0), lam_floor), 1e-12, 0.5))
-    m = _m_only(families, p, u, prior)
+    lam = float(np.clip(max(float(p @ w) / max(n_total_pairs, 1.0), lam_floor), 1e-12, 0.5))
+    m = _m_only(families, p * w, u, prior)
     it = 0
     while it < iterations:
         it += 1
         model = FSModel(lam=lam, m=m, u=u, n_pairs=float(n_total_pairs), iterations=it)
         total = sum(model.level_bits(f) for f in families if f.drives)
-        p = model.posterior(total) if n_cand else np.zeros(0)
-        new_lam = float(np.clip(max(p.sum() / max(n_total_pairs, 1.0), lam_floor), 1e-12, 0.5))
-        m = _m_only(families, p, u, prior)
+        p = model.posterior(total) if n_rows else np.zeros(0)
+        new_lam = float(np.clip(max(float(p @ w) / max(n_total_pairs, 1.0), lam_floor), 1e-12, 0.5))
+        m = _m_only(families, p * w, u, prior)
         done = abs(new_lam - lam) <= 1e-6 * lam
         lam = new_lam
         if done:

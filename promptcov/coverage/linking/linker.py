@@ -23,22 +23,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass, fields
+from dataclasses import fields
 
 import networkx as nx
 import numpy as np
-import scipy.sparse as sp
 
 from promptcov.coverage.frame import RequestFrame
 from promptcov.coverage.linking import evidence as ev
 from promptcov.coverage.linking.communities import held_together, leiden_groups
+from promptcov.coverage.linking.comparison import Comparison
 from promptcov.coverage.linking.cooccurrence import (
     codes,
     near_duplicate_families,
-    pick,
     timing_links,
 )
-from promptcov.coverage.linking.fellegi_sunter import Family, FSModel, fit_fs
+from promptcov.coverage.linking.fellegi_sunter import FSModel, fit_fs
+from promptcov.coverage.linking.links import Link, edge_links, group_edges, link_fields
+from promptcov.coverage.linking.pairs import candidate_blocks, triu_entries
 from promptcov.coverage.linking.params import LinkParams
 from promptcov.errors import InputError, NotFittedError
 
@@ -52,23 +53,6 @@ log = logging.getLogger(__name__)
 LINK_TYPES = ("template", "near_duplicate", "timing", "payment", "ip", "prefix", "asn", "user_agent")
 #: Families that can make an edge on their own (with payment); network and client only add.
 BEHAVIOUR = ("template", "near_duplicate", "timing")
-_NETWORK = ("none", "asn", "prefix", "ip")
-
-
-@dataclass(frozen=True)
-class Link:
-    """One piece of evidence that accounts ``a`` < ``b`` are run by one operator.
-
-    ``weight`` is the pair's posterior probability of one operator (all families together);
-    ``bits`` what this family added (log2 Bayes factor); ``detail`` says what was shared.
-    """
-
-    a: str
-    b: str
-    link_type: str
-    weight: float
-    detail: str
-    bits: float = 0.0
 
 
 class AccountLinker:
@@ -125,23 +109,28 @@ class AccountLinker:
         popular = self._popular_templates(frame, tkey, len(tnames))
         fixed = self._fixed_evidence(frame, accts, tkey)
         live = ~popular
-        families, rows, cols, parts = self._compare(accts, tkey, live, fixed)
-        model = fit_fs(families, accts.n_pairs, p.em_iterations, p.em_prior, lam_floor=p.prior_siblings / max(accts.n, 1))
+        cmp = Comparison(p, accts, fixed, tkey, np.r_[live, False])
+        families, rows, cols, parts, w = cmp.run()
+        lam_floor = p.prior_siblings / max(accts.n, 1)
+        model = fit_fs(families, accts.n_pairs, p.em_iterations, p.em_prior, lam_floor=lam_floor, weights=w)
         self.readmitted_templates_ = []
-        if popular.any() and len(rows):
-            back = self._coherent(popular, tkey, accts, rows, cols, families, model)
+        if popular.any() and len(w):
+            back = self._coherent(popular, tkey, accts, cmp, model)
             if back.any():
                 live = live | back
                 self.readmitted_templates_ = sorted(str(tnames[k]) for k in np.flatnonzero(back))
-                families, rows, cols, parts = self._compare(accts, tkey, live, fixed)
-                model = fit_fs(families, accts.n_pairs, p.em_iterations, p.em_prior, lam_floor=p.prior_siblings / max(accts.n, 1))
+                cmp = Comparison(p, accts, fixed, tkey, np.r_[live, False])
+                families, rows, cols, parts, w = cmp.run()
+                model = fit_fs(families, accts.n_pairs, p.em_iterations, p.em_prior, lam_floor=lam_floor, weights=w)
         self.model_: FSModel = model
-        bits = model.bits(families)
+        n = len(rows)  # the tied pairs, one by one; the weighted rows after them never make an edge
+        bits = {k: v[:n] for k, v in model.bits(families).items()}
         total = sum(bits.values()) if bits else np.zeros(0)
-        post = model.posterior(total) if len(rows) else np.zeros(0)
-        self._build(rows, cols, families, bits, total, post, parts)
+        post = model.posterior(total) if n else np.zeros(0)
+        levels = {f.name: f.levels[:n] for f in families}
+        self._build(rows, cols, levels, bits, total, post, parts)
         log.info("linked %d accounts into %d groups (%d edges, lambda %.2g) in %.1fs", len(self.groups_),
-                 len(self.group_members_), self.graph_.number_of_edges(), model.lam, time.perf_counter() - t0)
+                 len(self.group_members_), len(self._edge_arrays[0]), model.lam, time.perf_counter() - t0)
         return self
 
     def _popular_templates(self, frame: RequestFrame, tkey: np.ndarray, n_t: int) -> np.ndarray:
@@ -156,35 +145,37 @@ class AccountLinker:
         p, acc, n = self.params_, accts.code, accts.n
         nkey = self._near_dup_keys(frame, tkey)
         all_live = np.ones(int(nkey.max(initial=-1)) + 2, bool)
-        near = ev.overlap_matrix(acc, nkey, accts.n_req, all_live, p.max_key_accounts)
+        near = ev.overlap_factor(acc, nkey, accts.n_req, all_live, p.max_key_accounts)
         # the null of the behaviour families: the same requests dealt to accounts at random (account
         # sizes kept), which keeps how common each key is and destroys any coordination
         shuffled = np.random.default_rng(p.seed).permutation(acc)
-        near_null = ev.null_levels(ev.overlap_matrix(shuffled, nkey, accts.n_req, all_live, p.max_key_accounts),
-                                   p.overlap_levels, accts.n_pairs)
+        near_null = ev.null_level_counts(
+            triu_entries(ev.overlap_factor(shuffled, nkey, accts.n_req, all_live, p.max_key_accounts), p.pair_block),
+            p.overlap_levels, accts.n_pairs)
         timing, shared_bins, t_ok = ev.timing_levels(acc, frame.ts, n, p)
         org_key, _ = codes(frame.org_id)
         org = np.full(n, -1, dtype=np.int64)
         org[acc[org_key >= 0]] = org_key[org_key >= 0]
-        ids = {}
-        ips = np.asarray(frame.ip, dtype=object)
-        have = np.array([x is not None and x != "" for x in ips], dtype=bool)
-        prefixes = np.full(len(ips), None, dtype=object)
-        if have.any():  # parse each distinct address once, not once per request
-            uniq, inv = np.unique(ips[have].astype(str), return_inverse=True)
-            prefixes[have] = np.array([ev.prefix_of(x) for x in uniq], dtype=object)[inv.ravel()]
+        ids, binary = {}, []
+        prefixes = ev.prefixes(frame.ip)  # each distinct address parsed once
         for name, values in (("payment", frame.payment_id), ("ip", frame.ip), ("prefix", prefixes),
                              ("asn", frame.asn), ("user_agent", frame.user_agent)):
             mat, holders, has, key = ev.account_values(acc, np.asarray(values, dtype=object), n)
             ids[name] = (mat, holders, has, key)
+            if name in ("payment", "ip", "prefix"):  # values held by 2 to max_key_accounts make candidates
+                b = mat.copy()
+                b.data = (((holders[b.indices] >= 2) & (holders[b.indices] <= p.max_key_accounts)).astype(np.float64)
+                          if b.nnz else b.data)
+                b.eliminate_zeros()
+                binary.append(b)
         span = np.zeros(n)
         if len(acc):
             lo, hi = np.full(n, np.inf), np.full(n, -np.inf)
             np.minimum.at(lo, acc, frame.ts)
             np.maximum.at(hi, acc, frame.ts)
             span = (hi - lo) / 3600.0
-        return {"near": near, "near_null": near_null, "shuffled": shuffled, "timing": timing, "span_h": span,
-                "shared_bins": shared_bins, "timing_ok": t_ok, "org": org, "ids": ids}
+        return {"near_factor": near, "near_null": near_null, "shuffled": shuffled, "timing": timing, "span_h": span,
+                "shared_bins": shared_bins, "timing_ok": t_ok, "org": org, "ids": ids, "binary": binary}
 
     def _near_dup_keys(self, frame: RequestFrame, tkey: np.ndarray) -> np.ndarray:
         """Near-duplicate family per untemplated request (-1 for templated or popular rows)."""
@@ -205,85 +196,13 @@ class AccountLinker:
         _, fam = np.unique(fam, return_inverse=True)
         return np.where(untemplated, fam.ravel()[t_inv], -1)
 
-    def _compare(self, accts: ev.Accounts, tkey: np.ndarray, live: np.ndarray, fx: dict):
-        """Candidate pairs and each family's comparison levels for them."""
-        p, acc = self.params_, accts.code
-        live_ext = np.r_[live, False]
-        tmpl = ev.overlap_matrix(acc, tkey, accts.n_req, live_ext, p.max_key_accounts).tocsr()
-        near, timing = fx["near"].tocsr(), fx["timing"]
-        shuffled = fx["shuffled"]
-        null_t = ev.null_levels(ev.overlap_matrix(shuffled, tkey, accts.n_req, live_ext, p.max_key_accounts),
-                                p.overlap_levels, accts.n_pairs)
-        cand = [tmpl, near, timing]
-        for name in ("payment", "ip", "prefix"):
-            mat, holders, _, _ = fx["ids"][name]
-            binary = mat.copy()
-            binary.data = ((holders[binary.indices] >= 2) & (holders[binary.indices] <= p.max_key_accounts)
-                           ).astype(np.float64) if binary.nnz else binary.data
-            binary.eliminate_zeros()
-            cand.append(sp.triu(binary @ binary.T, k=1).tocsr())
-        union = sum((c != 0).astype(np.int8) for c in cand).tocoo()
-        rows, cols = union.row.astype(np.int64), union.col.astype(np.int64)
-        order = np.lexsort((cols, rows))
-        rows, cols = rows[order], cols[order]
-        parts = {"template": pick(tmpl, rows, cols), "near_duplicate": pick(near, rows, cols),
-                 "timing": pick(timing, rows, cols)}
-        n_lv = len(p.overlap_levels) + 1
-        tkey_live = np.where((tkey >= 0) & live_ext[np.maximum(tkey, 0)], tkey, -1)
-        tmat, _ = ev.tf_bits_matrix(acc, tkey_live, accts.n)
-        key_bits = ev.pair_max_bits(tmat, rows, cols)
-        # a one-off run inside a day (an evaluator running a judge template) shares templates with
-        # whoever uses them; that co-use says little about one operator
-        lasting = fx["span_h"] >= p.key_min_span_hours
-        key_bits = np.where(lasting[rows] & lasting[cols], key_bits, 0.0)
-        fams = [Family("template", ev.level_of(parts["template"], p.overlap_levels), n_lv, p.max_bits_template,
-                       null_u=null_t, key_bits=np.where(key_bits > 0, key_bits, np.nan)),
-                Family("near_duplicate", ev.level_of(parts["near_duplicate"], p.overlap_levels), n_lv,
-                       p.max_bits_near_duplicate, null_u=fx["near_null"])]
-        t_ok = fx["timing_ok"][rows] & fx["timing_ok"][cols]
-        # a synchrony link passes a binomial test at alpha / (pairs compared): that is its null rate
-        n_cmp = max(float(fx["timing_ok"].sum()) * (float(fx["timing_ok"].sum()) - 1) / 2, 1.0)
-        t_null = np.array([1.0 - p.timing_alpha / n_cmp, p.timing_alpha / (2 * n_cmp), p.timing_alpha / (2 * n_cmp)])
-        fams.append(Family("timing", np.where(t_ok, ev.level_of(parts["timing"], p.timing_levels), -1), 3,
-                           p.max_bits_timing, null_u=t_null))
-        fams.append(self._payment(fx, rows, cols, parts))
-        fams.append(self._network(fx, rows, cols, parts))
-        mat, _, has, _ = fx["ids"]["user_agent"]
-        ua = ev.pair_max_bits(mat, rows, cols)
-        parts["user_agent"] = ua
-        fams.append(Family("client", np.where(has[rows] & has[cols], (ua > 0).astype(np.int64), -1), 2,
-                           p.max_bits_client, tf_bits=np.where(ua > 0, ua, np.nan), drives=False))
-        return fams, rows, cols, parts
+    def _coherent(self, popular, tkey, accts, cmp: Comparison, model) -> np.ndarray:
+        """Popular-looking templates whose users are otherwise tied together: campaign signatures.
 
-    def _payment(self, fx, rows, cols, parts) -> Family:
-        mat, _, has, _ = fx["ids"]["payment"]
-        bits = ev.pair_max_bits(mat, rows, cols)
-        org = fx["org"]
-        same_org = (org[rows] >= 0) & (org[rows] == org[cols])
-        # a card shared inside one org is a team's company card: not comparable, neither for nor against
-        level = np.where(has[rows] & has[cols] & ~((bits > 0) & same_org), (bits > 0).astype(np.int64), -1)
-        parts["payment"], parts["same_org"] = bits, same_org
-        return Family("payment", level, 2, self.params_.max_bits_payment, tf_bits=np.where(bits > 0, bits, np.nan),
-                      fixed_m=np.array([0.5, 0.5]))
-
-    def _network(self, fx, rows, cols, parts) -> Family:
-        has = fx["ids"]["ip"][2] | fx["ids"]["asn"][2]
-        level = np.zeros(len(rows), dtype=np.int64)
-        tf = np.full(len(rows), np.nan)
-        for lv, name in enumerate(_NETWORK[1:], start=1):  # asn < prefix < ip: the strongest shared wins
-            bits = ev.pair_max_bits(fx["ids"][name][0], rows, cols)
-            parts[name] = bits
-            hit = bits > 0
-            level[hit], tf[hit] = lv, bits[hit]
-        level = np.where(has[rows] & has[cols], level, -1)
-        return Family("network", level, 4, self.params_.max_bits_network, tf_bits=tf, drives=False)
-
-    def _coherent(self, popular, tkey, accts, rows, cols, families, model) -> np.ndarray:
-        """Popular-looking templates whose users are otherwise tied together: campaign signatures."""
+        The mean, over every pair of a template's users, of the posterior from the families other
+        than template and near-duplicate (pairs that are no candidate count at the prior).
+        """
         p = self.params_
-        other = [f for f in families if f.name not in ("template", "near_duplicate")]
-        post = model.posterior(sum(model.level_bits(f) for f in other))
-        pair_post = sp.csr_matrix((post, (rows, cols)), shape=(accts.n, accts.n))
         back = np.zeros(len(popular), dtype=bool)
         for k in np.flatnonzero(popular):
             users = np.unique(accts.code[tkey == k])
@@ -293,72 +212,70 @@ class AccountLinker:
             if len(users) > p.max_key_accounts:
                 continue
             n_pairs = len(users) * (len(users) - 1) / 2
-            inside = pair_post[users][:, users]
-            mean = (inside.sum() + (n_pairs - inside.nnz) * model.lam) / n_pairs
+            inside, n_cand = 0.0, 0
+            for r, c, vals in candidate_blocks(cmp.src.subset(users), p.pair_block):
+                lv, tf, _ = cmp.levels(users[r], users[c], vals)
+                other = [f for f in cmp.families(lv, tf) if f.name not in ("template", "near_duplicate")]
+                inside += float(model.posterior(sum(model.level_bits(f) for f in other)).sum())
+                n_cand += len(r)
+            mean = (inside + (n_pairs - n_cand) * model.lam) / n_pairs
             back[k] = mean >= p.min_coherence
         return back
 
     # ------------------------------------------------------------------ groups
-    def _build(self, rows, cols, families, bits, total, post, parts) -> None:
+    def _build(self, rows, cols, levels, bits, total, post, parts) -> None:
         p, ids = self.params_, self._ids
         strong = np.zeros(len(rows), dtype=bool)
-        for f in families:
-            if f.name in (*BEHAVIOUR, "payment"):
-                strong |= (f.levels > 0) & (bits[f.name] > 0)
+        for name in (*BEHAVIOUR, "payment"):
+            strong |= (levels[name] > 0) & (bits[name] > 0)
         edge = (post >= p.min_posterior) & strong
         er, ec, ep, eb = rows[edge], cols[edge], post[edge], total[edge]
-        fam_bits = {k: v[edge] for k, v in bits.items()}
-        levels = {f.name: f.levels[edge] for f in families}
-        eparts = {k: v[edge] for k, v in parts.items()}
-        self.graph_ = nx.Graph()
-        self.edges_ = []
-        for i, (r, c) in enumerate(zip(er.tolist(), ec.tolist(), strict=True)):
-            a, b = str(ids[r]), str(ids[c])
-            self.graph_.add_edge(a, b, weight=float(ep[i]), bits=float(eb[i]))
-            for fam, fb in fam_bits.items():
-                if fb[i] > 0 and levels[fam][i] > 0:
-                    kind, detail = self._detail(fam, i, eparts)
-                    self.edges_.append(Link(a, b, kind, round(float(ep[i]), 6), f"+{fb[i]:.1f} bits: {detail}",
-                                            round(float(fb[i]), 3)))
+        self._edge_arrays = (er, ec, ep, eb)
+        self.edges_ = edge_links(ids, er, ec, ep, {k: v[edge] for k, v in bits.items()},
+                                 {k: v[edge] for k, v in levels.items()}, {k: v[edge] for k, v in parts.items()})
         self.groups_, self.group_members_, self.membership_, self.cohesion_ = {}, {}, {}, {}
+        label = np.full(len(ids), -1, dtype=np.int64)
         for comm in leiden_groups(len(ids), er, ec, ep, p.resolution, p.seed):
             comm = held_together(comm, er, ec, eb, p.min_member_bits)
             if len(comm) < p.min_group_size:
                 continue
+            label[comm] = len(self.group_members_)
             members = sorted(str(ids[i]) for i in comm)
-            gid = "G-" + hashlib.sha1("\n".join(members).encode()).hexdigest()[:10]
-            self.group_members_[gid] = members
-            inside = np.isin(er, comm) & np.isin(ec, comm)
-            self.cohesion_[gid] = float(ep[inside].mean()) if inside.any() else 0.0
-            miss = np.ones(len(ids))
-            np.multiply.at(miss, er[inside], 1.0 - ep[inside])
-            np.multiply.at(miss, ec[inside], 1.0 - ep[inside])
+            self.group_members_["G-" + hashlib.sha1("\n".join(members).encode()).hexdigest()[:10]] = comm
+        same = (label[er] >= 0) & (label[er] == label[ec])
+        g_of_edge = np.where(same, label[er], -1)
+        inside = np.flatnonzero(same)
+        inside = inside[np.argsort(g_of_edge[inside], kind="stable")]  # by group, edge order kept
+        bounds = np.searchsorted(g_of_edge[inside], np.arange(len(self.group_members_) + 1))
+        miss = np.ones(len(ids))
+        np.multiply.at(miss, er[same], 1.0 - ep[same])
+        np.multiply.at(miss, ec[same], 1.0 - ep[same])
+        for g, (gid, comm) in enumerate(list(self.group_members_.items())):
+            ep_g = ep[inside[bounds[g]:bounds[g + 1]]]
+            self.cohesion_[gid] = float(ep_g.mean()) if len(ep_g) else 0.0
+            self.group_members_[gid] = sorted(str(ids[i]) for i in comm)
             for i in comm:
                 self.groups_[str(ids[i])] = gid
                 self.membership_[str(ids[i])] = float(1.0 - miss[i])
         self.group_members_ = dict(sorted(self.group_members_.items()))
 
+    @property
+    def graph_(self) -> nx.Graph:
+        """networkx Graph of the edges (``weight`` = posterior, ``bits`` = total evidence), built on first use."""
+        if "_graph" not in self.__dict__:
+            er, ec, ep, eb = self._edge_arrays  # AttributeError before fit, as for any learned attribute
+            g = nx.Graph()
+            ids = self._ids
+            g.add_edges_from((str(ids[r]), str(ids[c]), {"weight": w, "bits": b})
+                             for r, c, w, b in zip(er.tolist(), ec.tolist(), ep.tolist(), eb.tolist(), strict=True))
+            self._graph = g
+        return self._graph
+
     def _empty(self) -> None:
         self.model_ = FSModel(lam=0.0, m={}, u={}, n_pairs=0.0, iterations=0)
-        self.readmitted_templates_, self.edges_, self.graph_ = [], [], nx.Graph()
+        self.readmitted_templates_, self.edges_ = [], []
+        self._edge_arrays = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
         self.groups_, self.group_members_, self.membership_, self.cohesion_ = {}, {}, {}, {}
-
-    @staticmethod
-    def _detail(fam: str, i: int, parts: dict) -> tuple[str, str]:
-        if fam == "template":
-            return "template", f"rare-template overlap {parts['template'][i]:.2f}"
-        if fam == "near_duplicate":
-            return "near_duplicate", f"near-duplicate prompt overlap {parts['near_duplicate'][i]:.2f}"
-        if fam == "timing":
-            return "timing", f"active in the same short time bins (synchrony {parts['timing'][i]:.2f})"
-        if fam == "payment":
-            return "payment", "shared payment fingerprint across orgs"
-        if fam == "client":
-            return "user_agent", "shared client user agent"
-        for kind, label in (("ip", "shared address"), ("prefix", "shared /24 network"), ("asn", "shared ASN")):
-            if parts[kind][i] > 0:
-                return kind, label
-        return "network", "shared network"
 
     # ------------------------------------------------------------------ queries
     def links_for(self, account_id: str) -> list[Link]:
@@ -367,24 +284,3 @@ class AccountLinker:
             raise NotFittedError("AccountLinker is not fitted: call fit(frame) first")
         out = [e for e in self.edges_ if account_id in (e.a, e.b)]
         return sorted(out, key=lambda e: (-e.weight, -e.bits))
-
-
-def link_fields(link) -> tuple[str, str, str, float, str]:
-    """``(a, b, link_type, weight, detail)`` of a :class:`Link`, a dict or a 4/5-tuple."""
-    if isinstance(link, dict):
-        a, b, kind = link["a"], link["b"], link["link_type"]
-        return str(a), str(b), str(kind), float(link.get("weight", 1.0)), str(link.get("detail", ""))
-    if isinstance(link, (tuple, list)):
-        a, b, kind, weight, *rest = link
-        return str(a), str(b), str(kind), float(weight), str(rest[0]) if rest else ""
-    return str(link.a), str(link.b), str(link.link_type), float(link.weight), str(getattr(link, "detail", ""))
-
-
-def group_edges(edges: list[tuple], groups: dict[str, str]) -> dict[str, list[tuple]]:
-    """Edges (as :func:`link_fields` tuples) whose two ends are in the same group, by group."""
-    out: dict[str, list[tuple]] = {}
-    for e in edges:
-        g = groups.get(e[0])
-        if g is not None and g == groups.get(e[1]):
-            out.setdefault(g, []).append(e)
-    return out

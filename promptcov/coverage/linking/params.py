@@ -71,6 +71,13 @@ class LinkParams:
         A member's summed evidence to the rest of its group (bits) must reach this, else it is
         let go (one weak tie does not make a member).
     min_group_size, seed
+
+    Memory
+    ------
+    pair_block
+        Candidate pairs are compared in blocks of accounts with about this many candidate entries
+        each; with the pairs some behaviour or payment evidence ties, this sets the linker's
+        memory (about 100 bytes per entry), not the size of the log.
     """
 
     max_key_accounts: int = 2000
@@ -101,6 +108,7 @@ class LinkParams:
     min_member_bits: float = 4.0
     min_group_size: int = 2
     seed: int = 0
+    pair_block: int = 2_000_000
 
     def __post_init__(self):
         if not 0.0 < self.min_posterior < 1.0:
@@ -109,5 +117,7 @@ class LinkParams:
             raise ValueError(f"resolution must be in (0, 1), got {self.resolution}")
         if list(self.overlap_levels) != sorted(self.overlap_levels) or self.overlap_levels[0] <= 0:
             raise ValueError(f"overlap_levels must be increasing and positive, got {self.overlap_levels}")
+        if self.pair_block < 1:
+            raise ValueError(f"pair_block must be positive, got {self.pair_block}")
         if self.max_key_accounts < 2 or self.em_iterations < 1 or self.min_group_size < 2:
             raise ValueError("max_key_accounts >= 2, em_iterations >= 1 and min_group_size >= 2 are required")

@@ -1,0 +1,159 @@
+"""One window's comparison of candidate account pairs: each family's level, streamed in blocks.
+
+:class:`Comparison` turns the evidence the linker gathered once per window (near-duplicate and
+identifier matrices, synchrony links) and the set of live templates into the six families of
+:mod:`~promptcov.coverage.linking.fellegi_sunter` for any list of pairs (:meth:`Comparison.levels`,
+:meth:`Comparison.families`), and compares every candidate pair of the window block by block
+(:meth:`Comparison.run`, through :mod:`~promptcov.coverage.linking.pairs`).
+
+Most candidate pairs of a large window share one common key and nothing else: no driving family
+(template, near-duplicate, timing, payment) ties them. Such a pair can never become an edge, and
+all it contributes to the Fellegi-Sunter estimate is its combination of levels, so :meth:`run`
+keeps the pairs some driving family ties one by one and folds the rest into one weighted row per
+combination of levels. The estimate is the same as with every pair listed (up to rounding), and
+memory is that of the tied pairs plus one block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from promptcov.coverage.linking import evidence as ev
+from promptcov.coverage.linking.fellegi_sunter import Family
+from promptcov.coverage.linking.pairs import Sources, candidate_blocks, triu_entries
+
+__all__ = ["FAMILIES", "DRIVING", "NETWORK_LEVELS", "Comparison"]
+
+#: The families, in the order the linker reports them.
+FAMILIES = ("template", "near_duplicate", "timing", "payment", "network", "client")
+#: Families whose agreement can make an edge (behaviour and payment).
+DRIVING = ("template", "near_duplicate", "timing", "payment")
+#: Network levels, weakest first: the strongest shared one wins.
+NETWORK_LEVELS = ("none", "asn", "prefix", "ip")
+_BASE = 8  # level + 1 < 8 for every family: one digit per family in a pattern code
+
+
+class Comparison:
+    """Compare the candidate pairs of a window with templates ``live`` (bool per template code + 1).
+
+    ``fx`` is the linker's per-window evidence (see ``AccountLinker._fixed_evidence``).
+    """
+
+    def __init__(self, params, accts, fx: dict, tkey: np.ndarray, live_ext: np.ndarray):
+        self.p, self.accts, self.fx = params, accts, fx
+        acc, p = accts.code, params
+        tfac = ev.overlap_factor(acc, tkey, accts.n_req, live_ext, p.max_key_accounts)
+        null_f = ev.overlap_factor(fx["shuffled"], tkey, accts.n_req, live_ext, p.max_key_accounts)
+        self.null_t = ev.null_level_counts(triu_entries(null_f, p.pair_block), p.overlap_levels, accts.n_pairs)
+        tkey_live = np.where((tkey >= 0) & live_ext[np.maximum(tkey, 0)], tkey, -1)
+        self.tmat, _ = ev.tf_bits_matrix(acc, tkey_live, accts.n)
+        # a one-off run inside a day (an evaluator running a judge template) shares templates with
+        # whoever uses them; that co-use says little about one operator
+        self.lasting = fx["span_h"] >= p.key_min_span_hours
+        self.src = Sources([tfac, fx["near_factor"], *fx["binary"]], [fx["timing"]], accts.n)
+        n_ok = float(fx["timing_ok"].sum())
+        # a synchrony link passes a binomial test at alpha / (pairs compared): that is its null rate
+        n_cmp = max(n_ok * (n_ok - 1) / 2, 1.0)
+        self.t_null = np.array([1.0 - p.timing_alpha / n_cmp, p.timing_alpha / (2 * n_cmp),
+                                p.timing_alpha / (2 * n_cmp)])
+
+    # ------------------------------------------------------------------ one list of pairs
+    def levels(self, rows: np.ndarray, cols: np.ndarray, vals: list[np.ndarray]):
+        """``(levels, tf bits, parts)`` of pairs ``rows < cols`` given the sources' values ``vals``."""
+        p, fx = self.p, self.fx
+        t_v, n_v, tim_v = vals[0], vals[1], vals[-1]
+        lv, tf = {}, {}
+        lv["template"] = ev.level_of(t_v, p.overlap_levels)
+        kb = np.full(len(rows), np.nan)
+        sel = np.flatnonzero(lv["template"] > 0)  # the rarest shared signature counts only at agreement
+        if len(sel):
+            bits = ev.pair_max_bits(self.tmat, rows[sel], cols[sel])
+            bits = np.where(self.lasting[rows[sel]] & self.lasting[cols[sel]], bits, 0.0)
+            kb[sel] = np.where(bits > 0, bits, np.nan)
+        tf["template_key"] = kb
+        lv["near_duplicate"] = ev.level_of(n_v, p.overlap_levels)
+        t_ok = fx["timing_ok"][rows] & fx["timing_ok"][cols]
+        lv["timing"] = np.where(t_ok, ev.level_of(tim_v, p.timing_levels), -1)
+        parts = {"template": t_v, "near_duplicate": n_v, "timing": tim_v}
+        ids = fx["ids"]
+        mat, _, has, _ = ids["payment"]
+        bits = ev.pair_max_bits(mat, rows, cols)
+        org = fx["org"]
+        same_org = (org[rows] >= 0) & (org[rows] == org[cols])
+        # a card shared inside one org is a team's company card: not comparable, neither for nor against
+        lv["payment"] = np.where(has[rows] & has[cols] & ~((bits > 0) & same_org), (bits > 0).astype(np.int64), -1)
+        tf["payment"] = np.where(bits > 0, bits, np.nan)
+        parts["payment"], parts["same_org"] = bits, same_org
+        has = ids["ip"][2] | ids["asn"][2]
+        level = np.zeros(len(rows), dtype=np.int64)
+        net_tf = np.full(len(rows), np.nan)
+        for k, name in enumerate(NETWORK_LEVELS[1:], start=1):  # asn < prefix < ip: the strongest shared wins
+            bits = ev.pair_max_bits(ids[name][0], rows, cols)
+            parts[name] = bits
+            hit = bits > 0
+            level[hit], net_tf[hit] = k, bits[hit]
+        lv["network"] = np.where(has[rows] & has[cols], level, -1)
+        tf["network"] = net_tf
+        mat, _, has, _ = ids["user_agent"]
+        ua = ev.pair_max_bits(mat, rows, cols)
+        parts["user_agent"] = ua
+        lv["client"] = np.where(has[rows] & has[cols], (ua > 0).astype(np.int64), -1)
+        tf["client"] = np.where(ua > 0, ua, np.nan)
+        return lv, tf, parts
+
+    def families(self, lv: dict, tf: dict) -> list[Family]:
+        """The six :class:`~promptcov.coverage.linking.fellegi_sunter.Family` objects of some pairs."""
+        p, n_lv = self.p, len(self.p.overlap_levels) + 1
+        return [
+            Family("template", lv["template"], n_lv, p.max_bits_template, null_u=self.null_t,
+                   key_bits=tf["template_key"]),
+            Family("near_duplicate", lv["near_duplicate"], n_lv, p.max_bits_near_duplicate,
+                   null_u=self.fx["near_null"]),
+            Family("timing", lv["timing"], 3, p.max_bits_timing, null_u=self.t_null),
+            Family("payment", lv["payment"], 2, p.max_bits_payment, tf_bits=tf["payment"],
+                   fixed_m=np.array([0.5, 0.5])),
+            Family("network", lv["network"], 4, p.max_bits_network, tf_bits=tf["network"], drives=False),
+            Family("client", lv["client"], 2, p.max_bits_client, tf_bits=tf["client"], drives=False),
+        ]
+
+    # ------------------------------------------------------------------ the whole window
+    def run(self):
+        """Compare every candidate pair: ``(families, rows, cols, parts, weights)``.
+
+        ``rows``/``cols``/``parts`` list the pairs some driving family ties, in (row, col) order;
+        the families (and ``weights``) have those rows first, then one weighted row per
+        combination of levels of the other candidate pairs.
+        """
+        keep: list[tuple] = []
+        patterns, counts = [], []
+        for rows, cols, vals in candidate_blocks(self.src, self.p.pair_block):
+            lv, tf, parts = self.levels(rows, cols, vals)
+            tied = np.zeros(len(rows), dtype=bool)
+            for name in DRIVING:
+                tied |= lv[name] > 0
+            sel = np.flatnonzero(tied)
+            keep.append((rows[sel], cols[sel], {k: v[sel] for k, v in lv.items()}, {k: v[sel] for k, v in tf.items()},
+                         {k: v[sel] for k, v in parts.items()}))
+            rest = ~tied
+            code = np.zeros(int(rest.sum()), dtype=np.int64)
+            for i, name in enumerate(FAMILIES):
+                code += (lv[name][rest] + 1) * _BASE**i
+            u, c = np.unique(code, return_counts=True)
+            patterns.append(u)
+            counts.append(c)
+        rows = np.concatenate([k[0] for k in keep]) if keep else np.zeros(0, np.int64)
+        cols = np.concatenate([k[1] for k in keep]) if keep else np.zeros(0, np.int64)
+        lv = {n: np.concatenate([k[2][n] for k in keep]) if keep else np.zeros(0, np.int64) for n in FAMILIES}
+        tf_names = ("template_key", "payment", "network", "client")
+        tf = {n: np.concatenate([k[3][n] for k in keep]) if keep else np.zeros(0) for n in tf_names}
+        part_names = keep[0][4].keys() if keep else ()
+        parts = {n: np.concatenate([k[4][n] for k in keep]) for n in part_names}
+        pat, inv = np.unique(np.concatenate(patterns), return_inverse=True) if patterns else (np.zeros(0, np.int64),
+                                                                                               np.zeros(0, np.int64))
+        cnt = np.bincount(inv.ravel(), weights=np.concatenate(counts), minlength=len(pat)) if patterns else np.zeros(0)
+        for i, name in enumerate(FAMILIES):
+            lv[name] = np.concatenate([lv[name], (pat // _BASE**i) % _BASE - 1]).astype(np.int64)
+        for name in tf_names:
+            tf[name] = np.concatenate([tf[name], np.full(len(pat), np.nan)])
+        weights = np.concatenate([np.ones(len(rows)), cnt])
+        return self.families(lv, tf), rows, cols, parts, weights
