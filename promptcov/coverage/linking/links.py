@@ -7,6 +7,7 @@ the detector and the store use.
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,16 @@ def edge_links(ids: np.ndarray, er: np.ndarray, ec: np.ndarray, ep: np.ndarray, 
     (families in the order of ``bits``)."""
     if len(er) == 0:
         return []
+    enabled = gc.isenabled()
+    gc.disable()  # millions of small objects: the cyclic collector would rescan them over and over
+    try:
+        return _edge_links(ids, er, ec, ep, bits, levels, parts)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _edge_links(ids, er, ec, ep, bits, levels, parts) -> list[Link]:
     a = [str(x) for x in ids[er].tolist()]
     b = [str(x) for x in ids[ec].tolist()]
     weight = [round(x, 6) for x in ep.tolist()]

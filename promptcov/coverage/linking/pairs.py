@@ -88,7 +88,9 @@ def candidate_block(src: Sources, lo: int, hi: int) -> tuple[np.ndarray, np.ndar
     for d in src.direct:
         found.append(None if d is None else _upper(d[lo:hi], lo, n))
     parts = [fc[0] for fc in found if fc is not None and len(fc[0])]
-    union = np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+    union = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
+    if len(union) > 1:  # sorted, so duplicates (a pair several sources give) sit side by side
+        union = union[np.r_[True, union[1:] != union[:-1]]]
     vals = []
     for fc in found:
         v = np.zeros(len(union))
@@ -111,5 +113,6 @@ def triu_entries(factor: sp.csr_matrix | None, budget: int) -> Iterator[tuple[np
     if factor is None:
         return
     src = Sources([factor], [], factor.shape[0])
-    for rows, cols, vals in candidate_blocks(src, budget):
-        yield rows, cols, vals[0]
+    for lo, hi in row_blocks(row_bound(src), budget):
+        code, vals = _upper(factor[lo:hi] @ src._ft[0], lo, src.n)
+        yield code // src.n, code % src.n, vals
