@@ -15,7 +15,7 @@ import numpy as np
 __all__ = ["Link", "edge_links", "link_fields", "group_edges"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """One piece of evidence that accounts ``a`` < ``b`` are run by one operator.
 
@@ -70,10 +70,12 @@ def edge_links(ids: np.ndarray, er: np.ndarray, ec: np.ndarray, ep: np.ndarray, 
 
 
 def _edge_links(ids, er, ec, ep, bits, levels, parts) -> list[Link]:
-    a = [str(x) for x in ids[er].tolist()]
-    b = [str(x) for x in ids[ec].tolist()]
+    names = [str(x) for x in ids.tolist()]  # one string object per account, shared by its links
+    a = [names[i] for i in er.tolist()]
+    b = [names[i] for i in ec.tolist()]
     weight = [round(x, 6) for x in ep.tolist()]
     edge_idx, fam_idx, kinds, details, fbits = [], [], [], [], []
+    said: dict[str, str] = {}  # one string object per distinct detail (they repeat a lot)
     for j, fam in enumerate(bits):
         fb = bits[fam]
         sel = np.flatnonzero((fb > 0) & (levels[fam] > 0))
@@ -84,7 +86,7 @@ def _edge_links(ids, er, ec, ep, bits, levels, parts) -> list[Link]:
         edge_idx.append(sel)
         fam_idx.append(np.full(len(sel), j))
         kinds += kind
-        details += [f"+{v:.1f} bits: {lab}" for v, lab in zip(vals, label, strict=True)]
+        details += [said.setdefault(t, t) for t in (f"+{v:.1f} bits: {lab}" for v, lab in zip(vals, label, strict=True))]
         fbits += [round(v, 3) for v in vals]
     if not edge_idx:
         return []
