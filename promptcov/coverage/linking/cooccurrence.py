@@ -137,11 +137,12 @@ class _Occupancy:
     def candidates(self, min_score, chunk_cells):
         """Pairs (upper triangle) passing the cheap uniform null, in sparse row chunks."""
         n_e = self.x.shape[0]
-        xt, parts = self.x.T.tocsr(), []
+        xt, parts = self.x.T.tocsc(), []  # bins x accounts, sliced by account columns
         step = max(1, int(chunk_cells // n_e))
         for start in range(0, n_e, step):
-            blk = (self.xw[start : start + step] @ xt).tocoo()
-            r, c, o = blk.row + start, blk.col, blk.data
+            # only columns from ``start`` on: the lower triangle is never multiplied
+            blk = (self.xw[start : start + step] @ xt[:, start:]).tocoo()
+            r, c, o = blk.row + start, blk.col + start, blk.data
             up = c > r
             r, c, o = r[up], c[up], o[up]
             keep = self.excess(r, c, o, self.uniform(r, c)) >= min_score

@@ -50,8 +50,9 @@ def incidence(acc: np.ndarray, key: np.ndarray, n_acc: int, n_keys: int, values:
     ok = key >= 0
     if not ok.any() or n_keys == 0:
         return sp.csr_matrix((n_acc, max(n_keys, 1)))
-    pairs = np.unique(np.stack([acc[ok], key[ok]], axis=1), axis=0)
-    return sp.csr_matrix((values[pairs[:, 1]], (pairs[:, 0], pairs[:, 1])), shape=(n_acc, n_keys))
+    code = np.unique(acc[ok].astype(np.int64) * n_keys + key[ok])  # distinct (account, key), sorted
+    a, k = code // n_keys, code % n_keys
+    return sp.csr_matrix((values[k], (a, k)), shape=(n_acc, n_keys))
 
 
 def overlap_factor(acc: np.ndarray, key: np.ndarray, n_req: np.ndarray, live: np.ndarray,
@@ -96,8 +97,8 @@ def tf_bits_matrix(acc: np.ndarray, key: np.ndarray, n_acc: int) -> tuple[sp.csr
     if n_keys == 0:
         return sp.csr_matrix((n_acc, 1)), np.zeros(0, np.int64)
     ok = key >= 0
-    pairs = np.unique(np.stack([key[ok], acc[ok]], axis=1), axis=0)
-    holders = np.bincount(pairs[:, 0], minlength=n_keys)
+    code = np.unique(key[ok].astype(np.int64) * n_acc + acc[ok])  # distinct (key, account)
+    holders = np.bincount(code // n_acc, minlength=n_keys)
     nv = holders.astype(np.float64)
     tf = nv * (nv - 1) / max(n_acc * (n_acc - 1), 2)
     bits = np.where(holders >= 2, -np.log2(np.maximum(tf, 1e-300)), 0.0)

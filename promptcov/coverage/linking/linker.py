@@ -235,8 +235,9 @@ class AccountLinker:
                                  {k: v[edge] for k, v in levels.items()}, {k: v[edge] for k, v in parts.items()})
         self.groups_, self.group_members_, self.membership_, self.cohesion_ = {}, {}, {}, {}
         label = np.full(len(ids), -1, dtype=np.int64)
-        for comm in leiden_groups(len(ids), er, ec, ep, p.resolution, p.seed):
-            comm = held_together(comm, er, ec, eb, p.min_member_bits)
+        comms = leiden_groups(len(ids), er, ec, ep, p.resolution, p.seed)
+        for j, sel in enumerate(_edges_by_part(len(ids), comms, er, ec)):  # each community's own edges
+            comm = held_together(comms[j], er[sel], ec[sel], eb[sel], p.min_member_bits)
             if len(comm) < p.min_group_size:
                 continue
             label[comm] = len(self.group_members_)
@@ -284,3 +285,14 @@ class AccountLinker:
             raise NotFittedError("AccountLinker is not fitted: call fit(frame) first")
         out = [e for e in self.edges_ if account_id in (e.a, e.b)]
         return sorted(out, key=lambda e: (-e.weight, -e.bits))
+
+
+def _edges_by_part(n: int, parts: list[np.ndarray], er: np.ndarray, ec: np.ndarray) -> list[np.ndarray]:
+    """For each part (disjoint node sets), the indices of the edges inside it, in edge order."""
+    label = np.full(n, -1, dtype=np.int64)
+    for j, part in enumerate(parts):
+        label[part] = j
+    inside = np.flatnonzero((label[er] >= 0) & (label[er] == label[ec]))
+    inside = inside[np.argsort(label[er[inside]], kind="stable")]
+    bounds = np.searchsorted(label[er[inside]], np.arange(len(parts) + 1))
+    return [inside[bounds[j]:bounds[j + 1]] for j in range(len(parts))]

@@ -29,7 +29,13 @@ class Sources:
         self.factors = [None if f is None else sp.csr_matrix(f) for f in factors]
         self.direct = [None if d is None else sp.csr_matrix(d) for d in direct]
         self.n = n
-        self._ft = [None if f is None else f.T.tocsr() for f in self.factors]
+        self._ft = [None if f is None else f.T.tocsc() for f in self.factors]  # K x n, columns sliceable
+
+    def product(self, i: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Pair codes ``row * n + col`` and values of ``factors[i][lo:hi] @ factors[i].T``, upper triangle
+        (only columns from ``lo`` on are multiplied)."""
+        blk = self.factors[i][lo:hi] @ self._ft[i][:, lo:]
+        return _upper(blk, lo, self.n, col_offset=lo)
 
     def subset(self, rows: np.ndarray) -> Sources:
         rows = np.asarray(rows, dtype=np.int64)
@@ -72,10 +78,10 @@ def row_blocks(bound: np.ndarray, budget: int) -> list[tuple[int, int]]:
     return out
 
 
-def _upper(mat: sp.spmatrix, lo: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _upper(mat: sp.spmatrix, lo: int, n: int, col_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
     coo = mat.tocoo()
     r = coo.row.astype(np.int64) + lo
-    c = coo.col.astype(np.int64)
+    c = coo.col.astype(np.int64) + col_offset
     keep = (c > r) & (coo.data != 0)
     return r[keep] * n + c[keep], coo.data[keep]
 
@@ -83,8 +89,8 @@ def _upper(mat: sp.spmatrix, lo: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 def candidate_block(src: Sources, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray, list[np.ndarray]]:
     """Candidate pairs ``(rows, cols)`` with ``lo <= row < hi`` (sorted) and every source's value (0 = none)."""
     n, found = src.n, []
-    for f, ft in zip(src.factors, src._ft, strict=True):
-        found.append(None if f is None else _upper(f[lo:hi] @ ft, lo, n))
+    for i, f in enumerate(src.factors):
+        found.append(None if f is None else src.product(i, lo, hi))
     for d in src.direct:
         found.append(None if d is None else _upper(d[lo:hi], lo, n))
     parts = [fc[0] for fc in found if fc is not None and len(fc[0])]
@@ -114,5 +120,5 @@ def triu_entries(factor: sp.csr_matrix | None, budget: int) -> Iterator[tuple[np
         return
     src = Sources([factor], [], factor.shape[0])
     for lo, hi in row_blocks(row_bound(src), budget):
-        code, vals = _upper(factor[lo:hi] @ src._ft[0], lo, src.n)
+        code, vals = src.product(0, lo, hi)
         yield code // src.n, code % src.n, vals
