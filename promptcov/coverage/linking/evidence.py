@@ -27,7 +27,7 @@ import scipy.sparse as sp
 from promptcov.coverage.linking.cooccurrence import codes, timing_links
 
 __all__ = ["Accounts", "incidence", "overlap_matrix", "tf_bits_matrix", "pair_max_bits", "prefix_of", "timing_levels",
-           "account_values", "level_of", "null_levels"]
+           "account_values", "level_of", "null_levels", "rarity_bits_kept"]
 
 
 class Accounts:
@@ -148,3 +148,20 @@ def timing_levels(acc_code: np.ndarray, ts: np.ndarray, n_acc: int, params) -> t
 
 
 
+
+
+def rarity_bits_kept(key_bits: np.ndarray, both_lasting: np.ndarray, n_shared: np.ndarray,
+                     min_shared: int = 2) -> np.ndarray:
+    """The rarity bits of a pair's shared signature template, where they count, else 0.
+
+    A one-off run inside a day (an evaluator running a judge template) shares a template with
+    whoever uses it, which says little about one operator; a hydra's burner accounts also live a
+    few hours, but each fills several of the campaign's scaffolds. So the bits count when both
+    accounts were active for a while (``both_lasting``) or share ``min_shared`` or more distinct
+    rare templates.
+
+    >>> rarity_bits_kept(np.array([9.0, 9.0, 9.0]), np.array([True, False, False]), np.array([1, 1, 3]))
+    array([9., 0., 9.])
+    """
+    keep = np.asarray(both_lasting, dtype=bool) | (np.asarray(n_shared) >= min_shared)
+    return np.where(keep, np.asarray(key_bits, dtype=np.float64), 0.0)

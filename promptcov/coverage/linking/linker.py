@@ -133,7 +133,7 @@ class AccountLinker:
             if back.any():
                 live = live | back
                 self.readmitted_templates_ = sorted(str(tnames[k]) for k in np.flatnonzero(back))
-                families, rows, cols, parts = self._compare(accts, tkey, live, fixed)
+                families, rows, cols, parts = self._compare(accts, tkey, live, fixed, rare=~popular)
                 model = fit_fs(families, accts.n_pairs, p.em_iterations, p.em_prior, lam_floor=p.prior_siblings / max(accts.n, 1))
         self.model_: FSModel = model
         bits = model.bits(families)
@@ -205,8 +205,14 @@ class AccountLinker:
         _, fam = np.unique(fam, return_inverse=True)
         return np.where(untemplated, fam.ravel()[t_inv], -1)
 
-    def _compare(self, accts: ev.Accounts, tkey: np.ndarray, live: np.ndarray, fx: dict):
-        """Candidate pairs and each family's comparison levels for them."""
+    def _compare(self, accts: ev.Accounts, tkey: np.ndarray, live: np.ndarray, fx: dict, rare=None):
+        """Candidate pairs and each family's comparison levels for them.
+
+        ``live`` templates count toward the template overlap; the rarity bits of a shared template
+        come only from ``rare`` ones (default: the live ones). A re-admitted popular-looking
+        template is a signature through its users' overlap, but it is not rare: a stranger who
+        also uses it (an evaluator on the same public judge prompt) gets no rarity bits from it.
+        """
         p, acc = self.params_, accts.code
         live_ext = np.r_[live, False]
         tmpl = ev.overlap_matrix(acc, tkey, accts.n_req, live_ext, p.max_key_accounts).tocsr()
@@ -229,13 +235,20 @@ class AccountLinker:
         parts = {"template": pick(tmpl, rows, cols), "near_duplicate": pick(near, rows, cols),
                  "timing": pick(timing, rows, cols)}
         n_lv = len(p.overlap_levels) + 1
-        tkey_live = np.where((tkey >= 0) & live_ext[np.maximum(tkey, 0)], tkey, -1)
+        rare_ext = live_ext if rare is None else np.r_[rare & live, False]
+        tkey_live = np.where((tkey >= 0) & rare_ext[np.maximum(tkey, 0)], tkey, -1)
         tmat, _ = ev.tf_bits_matrix(acc, tkey_live, accts.n)
         key_bits = ev.pair_max_bits(tmat, rows, cols)
-        # a one-off run inside a day (an evaluator running a judge template) shares templates with
-        # whoever uses them; that co-use says little about one operator
+        # a one-off run inside a day (an evaluator running a judge template) shares a template with
+        # whoever uses it; that co-use says little about one operator, unless the two share a whole
+        # set of rare scaffolds (a burner account of a hydra fills several of its templates)
         lasting = fx["span_h"] >= p.key_min_span_hours
-        key_bits = np.where(lasting[rows] & lasting[cols], key_bits, 0.0)
+        short = ~(lasting[rows] & lasting[cols])
+        n_shared = np.zeros(len(rows))
+        if short.any():
+            held = (tmat > 0).astype(np.float64)
+            n_shared[short] = pick((held @ held.T).tocsr(), rows[short], cols[short])
+        key_bits = ev.rarity_bits_kept(key_bits, ~short, n_shared, p.key_min_shared)
         fams = [Family("template", ev.level_of(parts["template"], p.overlap_levels), n_lv, p.max_bits_template,
                        null_u=null_t, key_bits=np.where(key_bits > 0, key_bits, np.nan)),
                 Family("near_duplicate", ev.level_of(parts["near_duplicate"], p.overlap_levels), n_lv,
@@ -279,13 +292,27 @@ class AccountLinker:
         return Family("network", level, 4, self.params_.max_bits_network, tf_bits=tf, drives=False)
 
     def _coherent(self, popular, tkey, accts, rows, cols, families, model) -> np.ndarray:
-        """Popular-looking templates whose users are otherwise tied together: campaign signatures."""
+        """Popular-looking templates whose users are otherwise tied together: campaign signatures.
+
+        Two tests, either suffices: the users' mean pairwise posterior of one operator (on the
+        evidence other than templates and near-duplicates) reaches ``min_coherence`` (one tight
+        hydra), or most users (``min_tied_share``) are tied to another user and those ties are
+        far beyond chance (Poisson tail at ``alpha`` against the window's own rate of tied pairs:
+        a campaign on many cards, each card shared by a few of its accounts). The users of a
+        public prompt are strangers to each other.
+        """
+        from scipy import stats
+
         p = self.params_
         other = [f for f in families if f.name not in ("template", "near_duplicate")]
         post = model.posterior(sum(model.level_bits(f) for f in other))
+        tied = post >= p.min_posterior
         pair_post = sp.csr_matrix((post, (rows, cols)), shape=(accts.n, accts.n))
+        pair_post = pair_post + pair_post.T
+        base = float(tied.sum()) / max(accts.n_pairs, 1.0)
+        candidates = np.flatnonzero(popular)
         back = np.zeros(len(popular), dtype=bool)
-        for k in np.flatnonzero(popular):
+        for k in candidates:
             users = np.unique(accts.code[tkey == k])
             if len(users) < p.min_popular_accounts:
                 back[k] = True  # too few users to call it popular
@@ -293,9 +320,16 @@ class AccountLinker:
             if len(users) > p.max_key_accounts:
                 continue
             n_pairs = len(users) * (len(users) - 1) / 2
-            inside = pair_post[users][:, users]
+            inside = sp.triu(pair_post[users][:, users], k=1).tocsr()
             mean = (inside.sum() + (n_pairs - inside.nnz) * model.lam) / n_pairs
-            back[k] = mean >= p.min_coherence
+            strong = inside.multiply(inside >= p.min_posterior).tocsr()
+            n_tied = strong.nnz
+            has_tie = np.zeros(len(users), dtype=bool)
+            coo = strong.tocoo()
+            has_tie[coo.row] = has_tie[coo.col] = True
+            chance = stats.poisson.sf(n_tied - 1, max(base * n_pairs, 1e-12)) if n_tied else 1.0
+            beyond = has_tie.mean() >= p.min_tied_share and chance * max(len(candidates), 1) < p.timing_alpha
+            back[k] = mean >= p.min_coherence or beyond
         return back
 
     # ------------------------------------------------------------------ groups

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -31,7 +32,7 @@ from promptcov.coverage.metrics.accounts import (
 )
 from promptcov.coverage.scoring.benign import benchmark_like
 from promptcov.coverage.scoring.calibration import calibrate_threshold, null_fit
-from promptcov.coverage.scoring.component import sweep_component_mask
+from promptcov.coverage.scoring.component import group_owned_popular, sweep_component_mask
 from promptcov.coverage.scoring.params import DetectorParams, ScoreWeights
 from promptcov.coverage.scoring.reasons import reasons_for
 from promptcov.coverage.scoring.score import group_evidence, score_metrics, timing_class
@@ -92,7 +93,7 @@ class SweepDetector:
         self.overrides = overrides
 
     def _resolve_params(self) -> DetectorParams:
-        from dataclasses import fields, replace
+        from dataclasses import fields
 
         known = {f.name for f in fields(DetectorParams)}
         bad = sorted(set(self.overrides) - known)
@@ -151,13 +152,17 @@ class SweepDetector:
         linked = np.array([a in linked_ids for a in ids], dtype=bool)
         bench = benchmark_like(m, linked, p.benchmark_max_hours, p.benchmark_min_structure, p.benchmark_min_requests)
         score = np.where(bench, own, np.maximum(own, inherited))
+        # the null is the organic population: the accounts' own traffic, outside any linked group
+        # (a large campaign's members would otherwise become the "normal" the threshold is set from)
+        pool = np.array([a not in groups for a in ids], dtype=bool)
         cal = (p.target_fpr, p.min_calibration_requests, p.threshold_floor, p.threshold_ceiling)
-        self.threshold_ = calibrate_threshold(score, m["n_requests"], *cal)
-        center, scale, n_used = null_fit(score, m["n_requests"], p.min_calibration_requests)
+        self.threshold_ = calibrate_threshold(own[pool], m["n_requests"][pool], *cal)
+        center, scale, n_used = null_fit(own[pool], m["n_requests"][pool], p.min_calibration_requests)
         self.calibration_ = (
-            f"robust null of {n_used} accounts with >= {p.min_calibration_requests} requests (from its "
-            f"lower quartiles: centre logit {center:.2f}, scale {scale:.2f}); {1 - p.target_fpr:.1%} quantile "
-            f"clipped to [{p.threshold_floor}, {p.threshold_ceiling}]: threshold {self.threshold_:.3f}"
+            f"robust null of the own scores of {n_used} ungrouped accounts with >= "
+            f"{p.min_calibration_requests} requests (from its lower quartiles: centre logit {center:.2f}, scale "
+            f"{scale:.2f}); {1 - p.target_fpr:.1%} quantile clipped to [{p.threshold_floor}, "
+            f"{p.threshold_ceiling}]: threshold {self.threshold_:.3f}"
         )
         self.account_ids_, self.metrics_, self.contributions_ = ids, m, contrib
         self.own_scores_, self.scores_, self.inherited_ = own, score, inherited
@@ -195,8 +200,16 @@ class SweepDetector:
         return out
 
     def _score_groups(self, frame, members, cohesion, cells, population, kw) -> tuple:
-        """Pooled group scores: the larger of all traffic and its sweep component."""
+        """Pooled group scores: the larger of all traffic and its sweep component.
+
+        A group's pooled traffic counts the popular-looking templates it owns as rare
+        (:func:`~promptcov.coverage.scoring.component.group_owned_popular`).
+        """
         self._ccols = {}
+        group_of = {a: g for g, accts in members.items() for a in accts}
+        row_group = np.array([group_of.get(str(a), "") for a in frame.account_id], dtype=object)
+        frame = replace(frame, template_popular=group_owned_popular(
+            frame.template_id, frame.template_popular, row_group, self.params_.owned_template_share))
         gids, gm = compute_pooled_metrics(frame, members, cells=cells, population=population, **kw)
         if not len(gids):
             return gids, gm, np.zeros(0), {}

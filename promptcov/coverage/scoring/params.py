@@ -67,7 +67,9 @@ class DetectorParams:
     structured one-off run inside that span is a benign benchmark, never flagged.
     ``n_examples``, ``example_chars``: example prompts kept as evidence.
     ``min_member_weight``: an account inherits its group's score times its tie to the group
-    (``membership``); weaker ties than this inherit nothing.
+    (``membership``); weaker ties than this inherit nothing. ``owned_template_share``: a
+    popular-looking template counts as rare in a group's pooled traffic when the group sent at
+    least this share of its uses in the window (a hydra's own scaffold, not a public prompt).
     """
 
     target_fpr: float = 0.01
@@ -87,6 +89,7 @@ class DetectorParams:
     n_examples: int = 3
     example_chars: int = 200
     min_member_weight: float = 0.5
+    owned_template_share: float = 0.5
     seed: int = 0
 
     def __post_init__(self):
