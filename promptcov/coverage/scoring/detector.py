@@ -137,7 +137,7 @@ class SweepDetector:
         tie = np.array([membership.get(a, 0.0) for a in ids])
         tie = np.where(tie >= p.min_member_weight, tie, 0.0)  # a weak tie inherits nothing
         # an account running one template and tied to its group by nothing but that template (a
-        # scheduled evaluator, a benchmark on a public judge or agent scaffold) shares the template
+        # scheduled evaluator, a benchmark run on a public judge or agent scaffold) shares the template
         # with whoever uses it: it stays in the group's evidence but does not inherit the group's score
         kinds = defaultdict(set)
         for es in edges_in.values():
@@ -145,7 +145,9 @@ class SweepDetector:
                 kinds[a].add(kind)
                 kinds[b].add(kind)
         template_only = np.array([kinds.get(a, set()) & set(_STRONG) <= {"template"} for a in ids])
-        one_job = (np.nan_to_num(m["n_templates"]) <= 1) & (template_only | (m["timing_class"] == "scheduled"))
+        # (a run: benchmark_min_requests or more; a burner account's handful of requests is no job)
+        run = np.nan_to_num(m["n_requests"]) >= p.benchmark_min_requests
+        one_job = (np.nan_to_num(m["n_templates"]) <= 1) & ((template_only & run) | (m["timing_class"] == "scheduled"))
         tie = np.where(one_job, 0.0, tie)
         inherited = tie * np.array([gscore_of.get(groups.get(a, ""), 0.0) for a in ids])
         linked_ids = {a for e in edges for a in e[:2]} | set(groups)

@@ -267,3 +267,23 @@ def test_threshold_is_calibrated_on_own_traffic_so_a_large_flagged_group_cannot_
     assert np.mean(np.isin(det.account_ids_, members)[heavy]) > 0.5
     assert det.threshold_ == 0.5
     assert {r["account_id"] for r in det.accounts_ if r["flagged"]} == set(members)
+
+
+def test_burner_accounts_on_one_template_inherit_and_a_long_one_template_run_does_not():
+    """Tied to the group only by its template, a 4-request burner account of the hydra inherits the
+    group's score; a 60-request run of that one template (an evaluator) stays out of it."""
+    world = SynthWorld(seed=16, days=7)
+    organic_population(world, 60)
+    members = add_hydra(world, n_accounts=16, per_account=25)["G-hydra"]
+    burners = [f"burner-{i}" for i in range(4)]
+    for b in burners:
+        world.sweep(b, 4, ["cot_elicitation"], ["hydra-t1"], template_p=1.0, cot_marker=True)
+    world.sweep("evaluator", 60, ["rubric_grading"], ["hydra-t1"], template_p=1.0)
+    everyone = [*members, *burners, "evaluator"]
+    links = [Link(members[i], members[i + 1], "payment", 1.0, "card") for i in range(len(members) - 1)]
+    links += [Link(a, members[0], "template", 0.9, "hydra-t1") for a in [*burners, "evaluator"]]
+    det = SweepDetector().fit(world.frame(), group_members={"G-hydra": everyone}, links=links)
+    rows = rows_by_id(det)
+    assert det.groups_[0]["flagged"]
+    assert all(rows[b]["flagged"] for b in burners)
+    assert not rows["evaluator"]["flagged"]
