@@ -61,8 +61,9 @@ class SweepDetector:
     customers); its score is the larger of the two. An account's published score is the larger of
     its own score and its group's score times its tie to the group (``membership``: the
     probability that at least one of its behaviour or payment links to fellow members is real);
-    ``flagged`` is that score at or above the threshold calibrated on the window, so sorting by
-    score puts flagged accounts first. An unlinked, structured one-off run is labelled
+    ``flagged`` is that score at or above the threshold calibrated on the window (a robust null of
+    the *own* scores of the accounts outside any linked group: the organic population, which a large
+    campaign's inherited scores must not redefine), so sorting by score puts flagged accounts first. An unlinked, structured one-off run is labelled
     ``benign_kind="benchmark"`` and never flagged.
 
     Parameters

@@ -59,7 +59,8 @@ class DetectorParams:
     """Settings of :class:`~promptcov.coverage.scoring.detector.SweepDetector`.
 
     Calibration: the flag threshold is the ``1 - target_fpr`` quantile of a robust null fitted to
-    the window's accounts with at least ``min_calibration_requests`` requests, clipped to
+    the own scores of the window's ungrouped accounts with at least ``min_calibration_requests``
+    requests, clipped to
     ``[threshold_floor, threshold_ceiling]``. Metrics: ``n_cells`` / ``per_account_cap`` (fine cells
     of the coverage metric, ``None`` = automatic), ``max_sample``, ``lookback``, ``dup_cos``,
     ``related_cos`` (distance metrics), ``min_timing_requests`` (hour-of-day metrics).
