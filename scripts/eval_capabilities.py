@@ -41,7 +41,8 @@ import numpy as np
 from promptcov.coverage.areas.assigner import CapabilityAssigner, load_corpus
 from promptcov.coverage.areas.taxonomy import Taxonomy
 from promptcov.index.embedders import load_embedder
-from promptcov.index.records import embed_text
+from promptcov.index.records import embed_text, system_text
+from promptcov.index.system_vectors import embed_combined
 from promptcov.io import write_json
 
 log = logging.getLogger("eval_capabilities")
@@ -313,14 +314,19 @@ def run(args, log) -> dict:
     corpus = load_corpus()
     real = build_real_cases(args.data, args.n, args.seed)
     cases = real + corpus_cases(corpus)
-    texts = sorted({embed_text(s, p) for c in cases for s, p in c["rows"]}
-                   | {embed_text("", e) for a in tax.areas for e in a.exemplars})
+    # the assigner reads each prompt's own vector combined with its system prompt's
+    # (promptcov.index.system_vectors.embed_combined): embed every prompt and system text once
+    texts = sorted({embed_text("", p) for c in cases for _, p in c["rows"]}
+                   | {system_text(s) for c in cases for s, _ in c["rows"] if s}
+                   | {embed_text("", r["prompt"]) for r in corpus}
+                   | {system_text(r.get("system")) for r in corpus if r.get("system")}
+                   | {embed_text("", e) for a in tax.areas for e in a.exemplars} - {""})
     inner = load_embedder()
     table = dict(zip(texts, embed_cached(inner, texts, args.cache), strict=True))
     emb = LookupEmbedder(inner, table)
 
     def vec_of(s, p):
-        return table[embed_text(s, p)]
+        return embed_combined(emb, [s or ""], [p])[0]
 
     sources = sorted({c["source"] for c in cases if c["truth"] not in (None, "organic")})
     per_source, pooled, fit_s = {}, [], []

@@ -31,6 +31,7 @@ DRIVING = ("template", "near_duplicate", "timing", "payment")
 #: Network levels, weakest first: the strongest shared one wins.
 NETWORK_LEVELS = ("none", "asn", "prefix", "ip")
 _BASE = 8  # level + 1 < 8 for every family: one digit per family in a pattern code
+_TF_NAMES = ("template_key", "payment", "network", "client")
 
 
 class Comparison:
@@ -39,17 +40,21 @@ class Comparison:
     ``fx`` is the linker's per-window evidence (see ``AccountLinker._fixed_evidence``).
     """
 
-    def __init__(self, params, accts, fx: dict, tkey: np.ndarray, live_ext: np.ndarray):
+    def __init__(self, params, accts, fx: dict, tkey: np.ndarray, live_ext: np.ndarray,
+                 rare_ext: np.ndarray | None = None):
         self.p, self.accts, self.fx = params, accts, fx
         acc, p = accts.code, params
         tfac = ev.overlap_factor(acc, tkey, accts.n_req, live_ext, p.max_key_accounts)
         null_f = ev.overlap_factor(fx["shuffled"], tkey, accts.n_req, live_ext, p.max_key_accounts)
         self.null_t = ev.null_level_counts(triu_entries(null_f, p.pair_block), p.overlap_levels, accts.n_pairs)
-        tkey_live = np.where((tkey >= 0) & live_ext[np.maximum(tkey, 0)], tkey, -1)
-        self.tmat, _ = ev.tf_bits_matrix(acc, tkey_live, accts.n)
-        # a one-off run inside a day (an evaluator running a judge template) shares templates with
-        # whoever uses them; that co-use says little about one operator
+        # the rarity bits of a shared template come only from ``rare`` ones (default: the live ones): a
+        # re-admitted popular-looking template is a signature through its users' overlap, not rare
+        rare_ext = live_ext if rare_ext is None else rare_ext
+        tkey_rare = np.where((tkey >= 0) & rare_ext[np.maximum(tkey, 0)], tkey, -1)
+        self.tmat, _ = ev.tf_bits_matrix(acc, tkey_rare, accts.n)
         self.lasting = fx["span_h"] >= p.key_min_span_hours
+        # the distinct bits each identifier family can take: a folded row keeps its value's index
+        self.tf_values = {k: np.unique(fx["ids"][k][0].data) for k in (*NETWORK_LEVELS[1:], "user_agent")}
         self.src = Sources([tfac, fx["near_factor"], *fx["binary"]], [fx["timing"]], accts.n)
         n_ok = float(fx["timing_ok"].sum())
         # a synchrony link passes a binomial test at alpha / (pairs compared): that is its null rate
@@ -67,8 +72,16 @@ class Comparison:
         kb = np.full(len(rows), np.nan)
         sel = np.flatnonzero(lv["template"] > 0)  # the rarest shared signature counts only at agreement
         if len(sel):
-            bits = ev.pair_max_bits(self.tmat, rows[sel], cols[sel])
-            bits = np.where(self.lasting[rows[sel]] & self.lasting[cols[sel]], bits, 0.0)
+            r, c = rows[sel], cols[sel]
+            bits = ev.pair_max_bits(self.tmat, r, c)
+            # a one-off run inside a day (an evaluator running a judge template) shares a template with
+            # whoever uses it; that co-use says little about one operator, unless the two share a whole
+            # set of rare scaffolds (a burner account of a hydra fills several of its templates)
+            both = self.lasting[r] & self.lasting[c]
+            n_shared = np.zeros(len(sel))
+            if not both.all():
+                n_shared[~both] = ev.pair_shared_count(self.tmat, r[~both], c[~both])
+            bits = ev.rarity_bits_kept(bits, both, n_shared, p.key_min_shared)
             kb[sel] = np.where(bits > 0, bits, np.nan)
         tf["template_key"] = kb
         lv["near_duplicate"] = ev.level_of(n_v, p.overlap_levels)
@@ -122,7 +135,7 @@ class Comparison:
 
         ``rows``/``cols``/``parts`` list the pairs some driving family ties, in (row, col) order;
         the families (and ``weights``) have those rows first, then one weighted row per
-        combination of levels of the other candidate pairs.
+        combination of levels (and identifier bits) of the other candidate pairs.
         """
         keep: list[tuple] = []
         patterns, counts = [], []
@@ -134,26 +147,95 @@ class Comparison:
             sel = np.flatnonzero(tied)
             keep.append((rows[sel], cols[sel], {k: v[sel] for k, v in lv.items()}, {k: v[sel] for k, v in tf.items()},
                          {k: v[sel] for k, v in parts.items()}))
-            rest = ~tied
-            code = np.zeros(int(rest.sum()), dtype=np.int64)
-            for i, name in enumerate(FAMILIES):
-                code += (lv[name][rest] + 1) * _BASE**i
-            u, c = np.unique(code, return_counts=True)
+            u, c = np.unique(self._pattern(lv, tf, ~tied), return_counts=True)
             patterns.append(u)
             counts.append(c)
         rows = np.concatenate([k[0] for k in keep]) if keep else np.zeros(0, np.int64)
         cols = np.concatenate([k[1] for k in keep]) if keep else np.zeros(0, np.int64)
         lv = {n: np.concatenate([k[2][n] for k in keep]) if keep else np.zeros(0, np.int64) for n in FAMILIES}
-        tf_names = ("template_key", "payment", "network", "client")
-        tf = {n: np.concatenate([k[3][n] for k in keep]) if keep else np.zeros(0) for n in tf_names}
+        tf = {n: np.concatenate([k[3][n] for k in keep]) if keep else np.zeros(0) for n in _TF_NAMES}
         part_names = keep[0][4].keys() if keep else ()
         parts = {n: np.concatenate([k[4][n] for k in keep]) for n in part_names}
-        pat, inv = np.unique(np.concatenate(patterns), return_inverse=True) if patterns else (np.zeros(0, np.int64),
-                                                                                               np.zeros(0, np.int64))
-        cnt = np.bincount(inv.ravel(), weights=np.concatenate(counts), minlength=len(pat)) if patterns else np.zeros(0)
-        for i, name in enumerate(FAMILIES):
-            lv[name] = np.concatenate([lv[name], (pat // _BASE**i) % _BASE - 1]).astype(np.int64)
-        for name in tf_names:
-            tf[name] = np.concatenate([tf[name], np.full(len(pat), np.nan)])
+        pat, cnt = np.zeros(0, np.int64), np.zeros(0)
+        if patterns:
+            pat, inv = np.unique(np.concatenate(patterns), return_inverse=True)
+            cnt = np.bincount(inv.ravel(), weights=np.concatenate(counts), minlength=len(pat))
+        p_lv, p_tf = self._unpattern(pat)
+        lv = {n: np.concatenate([lv[n], p_lv[n]]).astype(np.int64) for n in FAMILIES}
+        tf = {n: np.concatenate([tf[n], p_tf[n]]) for n in _TF_NAMES}
         weights = np.concatenate([np.ones(len(rows)), cnt])
         return self.families(lv, tf), rows, cols, parts, weights
+
+    def _pattern(self, lv: dict, tf: dict, rest: np.ndarray) -> np.ndarray:
+        """One integer per pair of ``rest``: its six levels and which network and client bits it has."""
+        code = np.zeros(int(rest.sum()), dtype=np.int64)
+        for i, name in enumerate(FAMILIES):
+            code += (lv[name][rest] + 1) * _BASE ** i
+        net_lv, net_tf = lv["network"][rest], tf["network"][rest]
+        net = np.zeros(len(code), dtype=np.int64)
+        for k, name in enumerate(NETWORK_LEVELS[1:], start=1):
+            at = net_lv == k
+            net[at] = np.searchsorted(self.tf_values[name], net_tf[at]) + 1
+        cli = np.zeros(len(code), dtype=np.int64)
+        at = lv["client"][rest] > 0
+        cli[at] = np.searchsorted(self.tf_values["user_agent"], tf["client"][rest][at]) + 1
+        return code + _BASE ** len(FAMILIES) * (net * (len(self.tf_values["user_agent"]) + 1) + cli)
+
+    def _unpattern(self, pat: np.ndarray) -> tuple[dict, dict]:
+        """Levels and bits of folded rows from their :meth:`_pattern` codes."""
+        lv = {name: (pat // _BASE ** i) % _BASE - 1 for i, name in enumerate(FAMILIES)}
+        rest = pat // _BASE ** len(FAMILIES)
+        net, cli = rest // (len(self.tf_values["user_agent"]) + 1), rest % (len(self.tf_values["user_agent"]) + 1)
+        tf = {n: np.full(len(pat), np.nan) for n in _TF_NAMES}
+        for k, name in enumerate(NETWORK_LEVELS[1:], start=1):
+            at = (lv["network"] == k) & (net > 0)
+            tf["network"][at] = self.tf_values[name][net[at] - 1]
+        at = (lv["client"] > 0) & (cli > 0)
+        tf["client"][at] = self.tf_values["user_agent"][cli[at] - 1]
+        return lv, tf
+
+    # ------------------------------------------------------------------ popular-looking templates
+    def coherent(self, popular: np.ndarray, tkey: np.ndarray, model, families: list[Family],
+                 weights: np.ndarray) -> np.ndarray:
+        """Popular-looking templates whose users are otherwise tied together: campaign signatures.
+
+        Two tests, either suffices: the users' mean pairwise posterior of one operator (on the
+        evidence other than templates and near-duplicates; pairs that are no candidate count at the
+        prior) reaches ``min_coherence`` (one tight hydra), or most users (``min_tied_share``) are
+        tied to another user and those ties are far beyond chance (Poisson tail at ``alpha``
+        against the window's own rate of tied pairs: a campaign on many cards, each card shared by
+        a few of its accounts). The users of a public prompt are strangers to each other.
+        """
+        from scipy import stats
+
+        p, acc = self.p, self.accts.code
+        other = [f for f in families if f.name not in ("template", "near_duplicate")]
+        post = model.posterior(sum(model.level_bits(f) for f in other))
+        base = float(weights[post >= p.min_posterior].sum()) / max(self.accts.n_pairs, 1.0)
+        candidates = np.flatnonzero(popular)
+        back = np.zeros(len(popular), dtype=bool)
+        for k in candidates:
+            users = np.unique(acc[tkey == k])
+            if len(users) < p.min_popular_accounts:
+                back[k] = True  # too few users to call it popular
+                continue
+            if len(users) > p.max_key_accounts:
+                continue
+            n_pairs = len(users) * (len(users) - 1) / 2
+            inside, n_cand, n_tied = 0.0, 0, 0
+            has_tie = np.zeros(len(users), dtype=bool)
+            for r, c, vals in candidate_blocks(self.src.subset(users), p.pair_block):
+                lv, tf, _ = self.levels(users[r], users[c], vals)
+                fams = [f for f in self.families(lv, tf) if f.name not in ("template", "near_duplicate")]
+                post_k = model.posterior(sum(model.level_bits(f) for f in fams))
+                inside += float(post_k.sum())
+                n_cand += len(r)
+                strong = post_k >= p.min_posterior
+                n_tied += int(strong.sum())
+                has_tie[r[strong]] = True
+                has_tie[c[strong]] = True
+            mean = (inside + (n_pairs - n_cand) * model.lam) / n_pairs
+            chance = stats.poisson.sf(n_tied - 1, max(base * n_pairs, 1e-12)) if n_tied else 1.0
+            beyond = has_tie.mean() >= p.min_tied_share and chance * max(len(candidates), 1) < p.timing_alpha
+            back[k] = mean >= p.min_coherence or beyond
+        return back

@@ -28,7 +28,8 @@ import scipy.sparse as sp
 from promptcov.coverage.linking.cooccurrence import codes, timing_links
 
 __all__ = ["Accounts", "incidence", "overlap_factor", "overlap_matrix", "tf_bits_matrix", "pair_max_bits", "prefix_of",
-           "prefixes", "timing_levels", "account_values", "level_of", "null_levels", "null_level_counts"]
+           "prefixes", "timing_levels", "account_values", "level_of", "null_levels", "null_level_counts", "rarity_bits_kept",
+           "pair_shared_count"]
 
 
 class Accounts:
@@ -112,27 +113,38 @@ def pair_max_bits(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.
     that hold one value each are compared directly; for the others every value of the account
     holding fewer is looked up in the other's (a sorted-code join, no sparse row copies).
     """
+    return _pair_join(mat, rows, cols, count=False)
+
+
+def pair_shared_count(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Per pair, how many values with positive bits both accounts hold (as ``(mat > 0)`` products)."""
+    return _pair_join(mat, rows, cols, count=True)
+
+
+def _pair_join(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, count: bool) -> np.ndarray:
     out = np.zeros(len(rows))
     if len(rows) == 0 or mat.nnz == 0:
         return out
     mat = mat.tocsr()
     mat.sort_indices()
     nv = np.diff(mat.indptr)
-    one = np.where(nv == 1, mat.indices[np.minimum(mat.indptr[:-1], mat.nnz - 1)], -1)
-    one_bits = np.where(nv == 1, mat.data[np.minimum(mat.indptr[:-1], mat.nnz - 1)], 0.0)
+    first = np.minimum(mat.indptr[:-1], mat.nnz - 1)
+    one = np.where(nv == 1, mat.indices[first], -1)
+    one_bits = np.where(nv == 1, mat.data[first], 0.0)
     va, vb = one[rows], one[cols]
     simple = (nv[rows] <= 1) & (nv[cols] <= 1)
     hit = simple & (va >= 0) & (va == vb)
-    out[hit] = one_bits[rows[hit]]
+    out[hit] = (one_bits[rows[hit]] > 0) if count else one_bits[rows[hit]]
     multi = np.flatnonzero(~simple & (nv[rows] > 0) & (nv[cols] > 0))
     if len(multi):
-        out[multi] = _max_shared(mat, nv, rows[multi], cols[multi])
+        out[multi] = _max_shared(mat, nv, rows[multi], cols[multi], count=count)
     return out
 
 
 def _max_shared(mat: sp.csr_matrix, nv: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                block: int = 4_000_000) -> np.ndarray:
-    """:func:`pair_max_bits` for pairs where an account holds several values (sorted-code join)."""
+                block: int = 4_000_000, count: bool = False) -> np.ndarray:
+    """Largest shared value's bits (or, ``count``, how many shared values have positive bits) for
+    pairs where an account holds several values: a sorted-code join in bounded pieces."""
     n_val = mat.shape[1]
     held = np.repeat(np.arange(mat.shape[0], dtype=np.int64), nv) * n_val + mat.indices
     swap = nv[rows] > nv[cols]
@@ -149,7 +161,9 @@ def _max_shared(mat: sp.csr_matrix, nv: np.ndarray, rows: np.ndarray, cols: np.n
         q = b[idx] * n_val + mat.indices[first]
         pos = np.minimum(np.searchsorted(held, q), len(held) - 1)
         found = held[pos] == q
-        if found.any():
+        if count:
+            np.add.at(out, idx[found], (mat.data[first[found]] > 0).astype(np.float64))
+        elif found.any():
             np.maximum.at(out, idx[found], mat.data[first[found]])
         start = stop
     return out
@@ -239,3 +253,20 @@ def timing_levels(acc_code: np.ndarray, ts: np.ndarray, n_acc: int, params) -> t
 
 
 
+
+
+def rarity_bits_kept(key_bits: np.ndarray, both_lasting: np.ndarray, n_shared: np.ndarray,
+                     min_shared: int = 2) -> np.ndarray:
+    """The rarity bits of a pair's shared signature template, where they count, else 0.
+
+    A one-off run inside a day (an evaluator running a judge template) shares a template with
+    whoever uses it, which says little about one operator; a hydra's burner accounts also live a
+    few hours, but each fills several of the campaign's scaffolds. So the bits count when both
+    accounts were active for a while (``both_lasting``) or share ``min_shared`` or more distinct
+    rare templates.
+
+    >>> rarity_bits_kept(np.array([9.0, 9.0, 9.0]), np.array([True, False, False]), np.array([1, 1, 3]))
+    array([9., 0., 9.])
+    """
+    keep = np.asarray(both_lasting, dtype=bool) | (np.asarray(n_shared) >= min_shared)
+    return np.where(keep, np.asarray(key_bits, dtype=np.float64), 0.0)

@@ -39,7 +39,7 @@ from promptcov.coverage.linking.cooccurrence import (
 )
 from promptcov.coverage.linking.fellegi_sunter import FSModel, fit_fs
 from promptcov.coverage.linking.links import Link, edge_links, group_edges, link_fields
-from promptcov.coverage.linking.pairs import candidate_blocks, triu_entries
+from promptcov.coverage.linking.pairs import triu_entries
 from promptcov.coverage.linking.params import LinkParams
 from promptcov.errors import InputError, NotFittedError
 
@@ -115,11 +115,12 @@ class AccountLinker:
         model = fit_fs(families, accts.n_pairs, p.em_iterations, p.em_prior, lam_floor=lam_floor, weights=w)
         self.readmitted_templates_ = []
         if popular.any() and len(w):
-            back = self._coherent(popular, tkey, accts, cmp, model)
+            back = cmp.coherent(popular, tkey, model, families, w)
             if back.any():
                 live = live | back
                 self.readmitted_templates_ = sorted(str(tnames[k]) for k in np.flatnonzero(back))
-                cmp = Comparison(p, accts, fixed, tkey, np.r_[live, False])
+                # the re-admitted templates count toward overlap, but give no rarity bits
+                cmp = Comparison(p, accts, fixed, tkey, np.r_[live, False], rare_ext=np.r_[~popular & live, False])
                 families, rows, cols, parts, w = cmp.run()
                 model = fit_fs(families, accts.n_pairs, p.em_iterations, p.em_prior, lam_floor=lam_floor, weights=w)
         self.model_: FSModel = model
@@ -195,32 +196,6 @@ class AccountLinker:
             fam[sel] = len(uniq_t) + labels
         _, fam = np.unique(fam, return_inverse=True)
         return np.where(untemplated, fam.ravel()[t_inv], -1)
-
-    def _coherent(self, popular, tkey, accts, cmp: Comparison, model) -> np.ndarray:
-        """Popular-looking templates whose users are otherwise tied together: campaign signatures.
-
-        The mean, over every pair of a template's users, of the posterior from the families other
-        than template and near-duplicate (pairs that are no candidate count at the prior).
-        """
-        p = self.params_
-        back = np.zeros(len(popular), dtype=bool)
-        for k in np.flatnonzero(popular):
-            users = np.unique(accts.code[tkey == k])
-            if len(users) < p.min_popular_accounts:
-                back[k] = True  # too few users to call it popular
-                continue
-            if len(users) > p.max_key_accounts:
-                continue
-            n_pairs = len(users) * (len(users) - 1) / 2
-            inside, n_cand = 0.0, 0
-            for r, c, vals in candidate_blocks(cmp.src.subset(users), p.pair_block):
-                lv, tf, _ = cmp.levels(users[r], users[c], vals)
-                other = [f for f in cmp.families(lv, tf) if f.name not in ("template", "near_duplicate")]
-                inside += float(model.posterior(sum(model.level_bits(f) for f in other)).sum())
-                n_cand += len(r)
-            mean = (inside + (n_pairs - n_cand) * model.lam) / n_pairs
-            back[k] = mean >= p.min_coherence
-        return back
 
     # ------------------------------------------------------------------ groups
     def _build(self, rows, cols, levels, bits, total, post, parts) -> None:

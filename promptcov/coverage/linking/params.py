@@ -51,11 +51,19 @@ class LinkParams:
         A template used by many accounts whose users are otherwise tied (infrastructure, payment,
         timing) to this mean posterior or more is a campaign's signature even when its usage looks
         like a popular public prompt; below it, a popular-looking template links no one.
+    min_tied_share
+        ...or when at least this share of its users is tied (posterior >= ``min_posterior`` on
+        the other evidence) to another user and those ties are beyond chance (Poisson tail against
+        the window's rate of tied pairs, family-wise ``timing_alpha``): a campaign spread over many
+        cards, each shared by a few of its accounts.
     min_popular_accounts
         Templates with fewer users are never treated as popular.
     key_min_span_hours
         The rarity of a shared signature template ties two accounts only when both were active over
-        at least this span: a one-off run inside a day shares templates with whoever uses them.
+        at least this span: a one-off run inside a day shares templates with whoever uses them...
+    key_min_shared
+        ...unless the two share at least this many distinct rare templates (a hydra's burner
+        accounts fill several of its scaffolds; an evaluator runs one judge template).
 
     Groups
     ------
@@ -101,8 +109,10 @@ class LinkParams:
     em_prior: float = 0.5
     prior_siblings: float = 1.0
     min_coherence: float = 0.3
+    min_tied_share: float = 0.5
     min_popular_accounts: int = 10
     key_min_span_hours: float = 24.0
+    key_min_shared: int = 2
     min_posterior: float = 0.5
     resolution: float = 0.05
     min_member_bits: float = 4.0

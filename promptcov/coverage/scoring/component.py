@@ -1,4 +1,4 @@
-"""The sweep component of a group's traffic: the rows that can belong to a hidden sweep."""
+"""The sweep component of a group's traffic, and the templates a group owns."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 
 from promptcov.coverage.metrics.basic import COT_AREA, is_cot_marker
 
-__all__ = ["sweep_component_mask"]
+__all__ = ["sweep_component_mask", "group_owned_popular"]
 
 
 def sweep_component_mask(
@@ -27,3 +27,37 @@ def sweep_component_mask(
     )
     cot = (np.asarray(capability, dtype=object) == COT_AREA) | is_cot_marker(marker)
     return rare | cot
+
+
+def group_owned_popular(
+    template_id: np.ndarray, template_popular: np.ndarray, row_group: np.ndarray, min_share: float = 0.5
+) -> np.ndarray:
+    """``template_popular`` per row, with the templates a linked group owns made rare again.
+
+    Popularity (:func:`~promptcov.coverage.templates.detector.template_popularity`) is judged
+    account by account: many accounts, each using a template a little. A hydra of many small
+    accounts uses its own scaffold exactly that way. What tells the two apart is *who* the users
+    are: a public prompt's users are unrelated, a signature's users are one linked group. So for
+    the pooled traffic of a group, a popular-looking template of which the group sent at least
+    ``min_share`` of all the window's uses is the group's own template, and counts as rare.
+    ``row_group`` holds each row's group id ("" or None: no group); rows outside any group keep
+    their popularity.
+    """
+    template_id = np.asarray(template_id, dtype=object)
+    popular = np.asarray(template_popular, dtype=bool).copy()
+    groups = np.asarray(row_group, dtype=object)
+    cand = popular & np.array([t is not None for t in template_id], dtype=bool)
+    if not cand.any():
+        return popular
+    t_codes, t_inv = np.unique(template_id[cand].astype(str), return_inverse=True)
+    total = np.bincount(t_inv, minlength=len(t_codes)).astype(np.float64)
+    grouped = np.array([bool(g) for g in groups[cand]], dtype=bool)
+    if not grouped.any():
+        return popular
+    g_codes, g_inv = np.unique(groups[cand][grouped].astype(str), return_inverse=True)
+    pair = t_inv[grouped].astype(np.int64) * len(g_codes) + g_inv
+    upair, cnt = np.unique(pair, return_counts=True)
+    owned = upair[cnt >= min_share * total[upair // len(g_codes)]]
+    rows = np.flatnonzero(cand)[grouped]
+    popular[rows[np.isin(pair, owned)]] = False
+    return popular

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, defaultdict
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -31,7 +32,7 @@ from promptcov.coverage.metrics.accounts import (
 )
 from promptcov.coverage.scoring.benign import benchmark_like
 from promptcov.coverage.scoring.calibration import calibrate_threshold, null_fit
-from promptcov.coverage.scoring.component import sweep_component_mask
+from promptcov.coverage.scoring.component import group_owned_popular, sweep_component_mask
 from promptcov.coverage.scoring.params import DetectorParams, ScoreWeights
 from promptcov.coverage.scoring.reasons import reasons_for
 from promptcov.coverage.scoring.score import group_evidence, score_metrics, timing_class
@@ -60,8 +61,9 @@ class SweepDetector:
     customers); its score is the larger of the two. An account's published score is the larger of
     its own score and its group's score times its tie to the group (``membership``: the
     probability that at least one of its behaviour or payment links to fellow members is real);
-    ``flagged`` is that score at or above the threshold calibrated on the window, so sorting by
-    score puts flagged accounts first. An unlinked, structured one-off run is labelled
+    ``flagged`` is that score at or above the threshold calibrated on the window (a robust null of
+    the *own* scores of the accounts outside any linked group: the organic population, which a large
+    campaign's inherited scores must not redefine), so sorting by score puts flagged accounts first. An unlinked, structured one-off run is labelled
     ``benign_kind="benchmark"`` and never flagged.
 
     Parameters
@@ -92,7 +94,7 @@ class SweepDetector:
         self.overrides = overrides
 
     def _resolve_params(self) -> DetectorParams:
-        from dataclasses import fields, replace
+        from dataclasses import fields
 
         known = {f.name for f in fields(DetectorParams)}
         bad = sorted(set(self.overrides) - known)
@@ -136,7 +138,7 @@ class SweepDetector:
         tie = np.array([membership.get(a, 0.0) for a in ids])
         tie = np.where(tie >= p.min_member_weight, tie, 0.0)  # a weak tie inherits nothing
         # an account running one template and tied to its group by nothing but that template (a
-        # scheduled evaluator, a benchmark on a public judge or agent scaffold) shares the template
+        # scheduled evaluator, a benchmark run on a public judge or agent scaffold) shares the template
         # with whoever uses it: it stays in the group's evidence but does not inherit the group's score
         kinds = defaultdict(set)
         for es in edges_in.values():
@@ -144,20 +146,26 @@ class SweepDetector:
                 kinds[a].add(kind)
                 kinds[b].add(kind)
         template_only = np.array([kinds.get(a, set()) & set(_STRONG) <= {"template"} for a in ids])
-        one_job = (np.nan_to_num(m["n_templates"]) <= 1) & (template_only | (m["timing_class"] == "scheduled"))
+        # (a run: benchmark_min_requests or more; a burner account's handful of requests is no job)
+        run = np.nan_to_num(m["n_requests"]) >= p.benchmark_min_requests
+        one_job = (np.nan_to_num(m["n_templates"]) <= 1) & ((template_only & run) | (m["timing_class"] == "scheduled"))
         tie = np.where(one_job, 0.0, tie)
         inherited = tie * np.array([gscore_of.get(groups.get(a, ""), 0.0) for a in ids])
         linked_ids = {a for e in edges for a in e[:2]} | set(groups)
         linked = np.array([a in linked_ids for a in ids], dtype=bool)
         bench = benchmark_like(m, linked, p.benchmark_max_hours, p.benchmark_min_structure, p.benchmark_min_requests)
         score = np.where(bench, own, np.maximum(own, inherited))
+        # the null is the organic population: the accounts' own traffic, outside any linked group
+        # (a large campaign's members would otherwise become the "normal" the threshold is set from)
+        pool = np.array([a not in groups for a in ids], dtype=bool)
         cal = (p.target_fpr, p.min_calibration_requests, p.threshold_floor, p.threshold_ceiling)
-        self.threshold_ = calibrate_threshold(score, m["n_requests"], *cal)
-        center, scale, n_used = null_fit(score, m["n_requests"], p.min_calibration_requests)
+        self.threshold_ = calibrate_threshold(own[pool], m["n_requests"][pool], *cal)
+        center, scale, n_used = null_fit(own[pool], m["n_requests"][pool], p.min_calibration_requests)
         self.calibration_ = (
-            f"robust null of {n_used} accounts with >= {p.min_calibration_requests} requests (from its "
-            f"lower quartiles: centre logit {center:.2f}, scale {scale:.2f}); {1 - p.target_fpr:.1%} quantile "
-            f"clipped to [{p.threshold_floor}, {p.threshold_ceiling}]: threshold {self.threshold_:.3f}"
+            f"robust null of the own scores of {n_used} ungrouped accounts with >= "
+            f"{p.min_calibration_requests} requests (from its lower quartiles: centre logit {center:.2f}, scale "
+            f"{scale:.2f}); {1 - p.target_fpr:.1%} quantile clipped to [{p.threshold_floor}, "
+            f"{p.threshold_ceiling}]: threshold {self.threshold_:.3f}"
         )
         self.account_ids_, self.metrics_, self.contributions_ = ids, m, contrib
         self.own_scores_, self.scores_, self.inherited_ = own, score, inherited
@@ -195,8 +203,16 @@ class SweepDetector:
         return out
 
     def _score_groups(self, frame, members, cohesion, cells, population, kw) -> tuple:
-        """Pooled group scores: the larger of all traffic and its sweep component."""
+        """Pooled group scores: the larger of all traffic and its sweep component.
+
+        A group's pooled traffic counts the popular-looking templates it owns as rare
+        (:func:`~promptcov.coverage.scoring.component.group_owned_popular`).
+        """
         self._ccols = {}
+        group_of = {a: g for g, accts in members.items() for a in accts}
+        row_group = np.array([group_of.get(str(a), "") for a in frame.account_id], dtype=object)
+        frame = replace(frame, template_popular=group_owned_popular(
+            frame.template_id, frame.template_popular, row_group, self.params_.owned_template_share))
         gids, gm = compute_pooled_metrics(frame, members, cells=cells, population=population, **kw)
         if not len(gids):
             return gids, gm, np.zeros(0), {}

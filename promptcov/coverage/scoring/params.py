@@ -59,7 +59,8 @@ class DetectorParams:
     """Settings of :class:`~promptcov.coverage.scoring.detector.SweepDetector`.
 
     Calibration: the flag threshold is the ``1 - target_fpr`` quantile of a robust null fitted to
-    the window's accounts with at least ``min_calibration_requests`` requests, clipped to
+    the own scores of the window's ungrouped accounts with at least ``min_calibration_requests``
+    requests, clipped to
     ``[threshold_floor, threshold_ceiling]``. Metrics: ``n_cells`` / ``per_account_cap`` (fine cells
     of the coverage metric, ``None`` = automatic), ``max_sample``, ``lookback``, ``dup_cos``,
     ``related_cos`` (distance metrics), ``min_timing_requests`` (hour-of-day metrics).
@@ -67,7 +68,9 @@ class DetectorParams:
     structured one-off run inside that span is a benign benchmark, never flagged.
     ``n_examples``, ``example_chars``: example prompts kept as evidence.
     ``min_member_weight``: an account inherits its group's score times its tie to the group
-    (``membership``); weaker ties than this inherit nothing.
+    (``membership``); weaker ties than this inherit nothing. ``owned_template_share``: a
+    popular-looking template counts as rare in a group's pooled traffic when the group sent at
+    least this share of its uses in the window (a hydra's own scaffold, not a public prompt).
     """
 
     target_fpr: float = 0.01
@@ -87,6 +90,7 @@ class DetectorParams:
     n_examples: int = 3
     example_chars: int = 200
     min_member_weight: float = 0.5
+    owned_template_share: float = 0.5
     seed: int = 0
 
     def __post_init__(self):

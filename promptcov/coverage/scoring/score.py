@@ -38,7 +38,9 @@ coverage           ``1.5 * min(1, log2 ratio)`` above ``coverage_ratio`` 1: broa
                    (a large account saturates its area, so a small deficit says nothing);
                    down to ``-1.5`` at ratio 0.375 and below: narrower than random traffic (a
                    person, a batch job over real documents). 0 below 10 requests in the area.
-group              ``1.5 * G`` for groups only, ``G = 0.3 size + 0.4 link strength +
+                   Groups get no narrowness penalty: a linked pool filling one scaffold is
+                   narrow by construction (like a daily rhythm, narrowness describes one sender).
+group              ``3.0 * G`` for groups only, ``G = 0.3 size + 0.4 link strength +
                    0.3 synchrony`` (:func:`group_evidence`). Added *after* the volume
                    shrinkage: coordination is a fact about the accounts, not a rate.
 ================== ===================================================================
@@ -196,6 +198,8 @@ def evidence_contributions(
     ok = ~np.isnan(ratio) & (cov_n >= w.coverage_min_n)
     lr = np.log2(np.where(ok, ratio, 1.0))
     cov = np.where(lr >= 0, np.minimum(lr, 1.0), np.clip((lr - w.coverage_dead_zone) / 1.0, -1.0, 0.0))
+    if group is not None:  # narrowness says "a person, a batch job" of one sender, not of a linked pool
+        cov = np.maximum(cov, 0.0)
     out["coverage"] = np.where(ok, w.coverage * cov, 0.0)
     out["group"] = (
         np.zeros(n) if group is None else w.group * np.clip(np.asarray(group, np.float64), 0.0, 1.0)

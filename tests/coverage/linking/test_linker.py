@@ -283,6 +283,29 @@ def test_campaign_split_over_many_cards_stays_one_group_and_proxy_customers_stay
     assert not any(a.startswith("org-") for a in linker.groups_)
 
 
+def test_popular_looking_template_of_a_campaign_on_many_cards_is_readmitted():
+    """A hydra of 30 small accounts on 12 cards fills one scaffold a few times each, next to cover
+    traffic: per account it looks like a public prompt. Its users are tied by their cards far beyond
+    chance, so it is a signature; the same usage by 30 strangers links no one."""
+    def build(cards: bool) -> Builder:
+        b = Builder(31)
+        for i in range(30):
+            a, card = f"camp-{i:02d}", f"card-{i % 12}" if cards else f"pm-{i}"
+            for t in np.sort(b.rng.uniform(T0, T0 + 7 * DAY, 4)):
+                b.add(a, t, template_id="tpl-scaffold", template_popular=True, payment_id=card)
+            b.organic(a, 3, payment_id=card)
+        for i in range(200):
+            b.organic(f"org-{i:03d}", 8, payment_id=f"pm-org-{i}")
+        return b
+
+    tied = AccountLinker().fit(build(cards=True).frame())
+    assert tied.readmitted_templates_ == ["tpl-scaffold"]
+    biggest = max(tied.group_members_.values(), key=len)
+    assert len(biggest) >= 24 and all(a.startswith("camp-") for a in biggest)
+    strangers = AccountLinker().fit(build(cards=False).frame())
+    assert strangers.readmitted_templates_ == [] and strangers.groups_ == {}
+
+
 def test_bad_input_and_not_fitted():
     with pytest.raises(InputError):
         AccountLinker().fit("not a frame")
@@ -318,3 +341,13 @@ def test_link_helpers():
     assert edges[0] == ("a", "b", "template", 0.9, "") and edges[3][4] == "card"
     by_group = group_edges(edges, {"a": "G", "b": "G", "c": "G", "x": "H"})
     assert len(by_group["G"]) == 3 and "H" not in by_group
+
+
+def test_rarity_bits_count_for_lasting_pairs_or_short_lived_pairs_sharing_a_scaffold_set():
+    from promptcov.coverage.linking.evidence import rarity_bits_kept
+
+    bits = np.array([9.0, 9.0, 9.0, 9.0])
+    lasting = np.array([True, False, False, False])
+    shared = np.array([1, 1, 2, 5])
+    np.testing.assert_array_equal(rarity_bits_kept(bits, lasting, shared), [9.0, 0.0, 9.0, 9.0])
+    np.testing.assert_array_equal(rarity_bits_kept(bits, lasting, shared, min_shared=3), [9.0, 0.0, 0.0, 9.0])

@@ -19,3 +19,17 @@ def test_sweep_component_mask_rare_templates_and_cot_only():
         obj([None, None, None, "cot_elicitation:step_by_step"]),
     )
     assert mask.tolist() == [True, False, True, True]
+
+
+def test_group_owned_popular_makes_a_groups_own_popular_looking_template_rare_for_it():
+    from promptcov.coverage.scoring.component import group_owned_popular
+
+    tids = obj(["S", "S", "S", "S", "P", "P", "P", "P", "R", None])
+    popular = np.array([True] * 8 + [False, False])
+    # S: 3 of its 4 uses come from group G; P: one use of 4 from G, the rest from strangers
+    row_group = obj(["G", "G", "G", "", "G", "", "", "H", "G", "G"])
+    out = group_owned_popular(tids, popular, row_group, min_share=0.5)
+    assert out.tolist() == [False, False, False, True, True, True, True, True, False, False]
+    # nothing grouped, nothing popular: unchanged
+    assert group_owned_popular(tids, popular, obj([""] * 10)).tolist() == popular.tolist()
+    assert not group_owned_popular(tids, np.zeros(10, bool), row_group).any()

@@ -230,3 +230,60 @@ def test_weak_membership_inherits_nothing_and_strong_inherits_the_group_score():
                                                       abs=1e-3)
     assert rows[members[0]]["score"] == rows[members[0]]["evidence"]["own_score"]
     assert not rows[members[0]]["flagged"] and rows[members[1]]["flagged"]
+
+
+def _popular(frame, prefix):
+    """The frame with the templates of ``prefix``'s hydra marked popular (small accounts, a few uses each)."""
+    from dataclasses import replace
+
+    pop = np.array([t is not None and str(t).startswith(prefix) for t in frame.template_id])
+    return replace(frame, template_popular=pop | frame.template_popular)
+
+
+def test_a_hydras_own_popular_looking_template_is_its_signature_in_the_group_score():
+    world = SynthWorld(seed=14, days=7)
+    organic_population(world, 60)
+    members = add_hydra(world, n_accounts=30, per_account=6)["G-hydra"]
+    frame = _popular(world.frame(), "hydra-")
+    links = [Link(members[i], members[i + 3], "payment", 1.0, "card") for i in range(len(members) - 3)]
+    det = SweepDetector().fit(frame, group_members={"G-hydra": members}, links=links)
+    group = det.groups_[0]
+    assert group["evidence"]["metrics"]["template_share"] > 0.8  # owned: counted as its templates
+    assert group["flagged"] and {r["account_id"] for r in det.accounts_ if r["flagged"]} == set(members)
+    owned_off = SweepDetector(owned_template_share=1.01).fit(frame, group_members={"G-hydra": members},
+                                                             links=links)
+    assert owned_off.groups_[0]["evidence"]["metrics"]["template_share"] == 0.0
+    assert owned_off.groups_[0]["score"] < group["score"]
+
+
+def test_threshold_is_calibrated_on_own_traffic_so_a_large_flagged_group_cannot_raise_it():
+    """A window where a big hydra's members outnumber the active organic accounts: their inherited
+    scores must not move the null the threshold comes from."""
+    world = SynthWorld(seed=15, days=7)
+    organic_population(world, 40)
+    members = add_hydra(world, n_accounts=60, per_account=25)["G-hydra"]
+    det = SweepDetector().fit(world.frame(), group_members={"G-hydra": members})
+    heavy = det.metrics_["n_requests"] >= 20
+    assert np.mean(np.isin(det.account_ids_, members)[heavy]) > 0.5
+    assert det.threshold_ == 0.5
+    assert {r["account_id"] for r in det.accounts_ if r["flagged"]} == set(members)
+
+
+def test_burner_accounts_on_one_template_inherit_and_a_long_one_template_run_does_not():
+    """Tied to the group only by its template, a 4-request burner account of the hydra inherits the
+    group's score; a 60-request run of that one template (an evaluator) stays out of it."""
+    world = SynthWorld(seed=16, days=7)
+    organic_population(world, 60)
+    members = add_hydra(world, n_accounts=16, per_account=25)["G-hydra"]
+    burners = [f"burner-{i}" for i in range(4)]
+    for b in burners:
+        world.sweep(b, 4, ["cot_elicitation"], ["hydra-t1"], template_p=1.0, cot_marker=True)
+    world.sweep("evaluator", 60, ["rubric_grading"], ["hydra-t1"], template_p=1.0)
+    everyone = [*members, *burners, "evaluator"]
+    links = [Link(members[i], members[i + 1], "payment", 1.0, "card") for i in range(len(members) - 1)]
+    links += [Link(a, members[0], "template", 0.9, "hydra-t1") for a in [*burners, "evaluator"]]
+    det = SweepDetector().fit(world.frame(), group_members={"G-hydra": everyone}, links=links)
+    rows = rows_by_id(det)
+    assert det.groups_[0]["flagged"]
+    assert all(rows[b]["flagged"] for b in burners)
+    assert not rows["evaluator"]["flagged"]

@@ -166,6 +166,14 @@ def test_group_term_is_not_shrunk_and_pooled_diurnal_rhythm_is_no_defence():
     assert evidence_contributions(sched, group=np.array([0.5]))["timing"][0] < 0  # a schedule still is
 
 
+def test_narrow_coverage_is_counter_evidence_for_one_account_but_not_for_a_linked_pool():
+    narrow = arrays(row(**dict(SWEEP, coverage_ratio=0.3, coverage_n=200.0)))
+    assert evidence_contributions(narrow)["coverage"][0] == pytest.approx(-ScoreWeights().coverage)
+    assert evidence_contributions(narrow, group=np.array([0.5]))["coverage"][0] == 0.0
+    broad = arrays(row(**dict(SWEEP, coverage_ratio=2.0, coverage_n=200.0)))
+    assert evidence_contributions(broad, group=np.array([0.5]))["coverage"][0] == pytest.approx(ScoreWeights().coverage)
+
+
 def test_group_evidence_range_and_order():
     g = group_evidence(
         np.array([1, 4, 32, 64]), np.array([0.0, 0.5, 1.0, 1.0]), np.array([0.0, 0.5, 1.0, np.nan])
