@@ -7,7 +7,9 @@ reused by every request (``vec_row``), the way distinct texts are deduplicated i
 
 Times ``AccountLinker().fit(frame)``, ``detect_pivots(frame, linker.groups_)`` and
 ``SweepDetector().fit(...)`` exactly as ``pipeline.score_job.run_score`` calls them, with the
-peak RSS sampled by a thread (and ``ru_maxrss``). Prints a table and writes JSON.
+peak RSS sampled by a thread (and ``ru_maxrss``). Prints a table and writes JSON, with the
+number of links the linker reports and how many benign (non-sweep) accounts it put into groups:
+the link count drives the cost of building links, Leiden and the detector.
 
     OMP_NUM_THREADS=1 python scripts/bench_score.py --sizes 100000 1000000 --out reports/bench/bench_score.json
 """
@@ -133,6 +135,13 @@ def bench_one(n: int, seed: int) -> dict:
     row["score_s"] = row["link_s"] + row["pivots_s"] + row["detect_s"]
     row["peak_rss_mb"] = mem.peak
     row["linked_groups"] = len(linker.group_members_)
+    row["links"] = len(linker.edges_)
+    sizes = [len(m) for m in linker.group_members_.values()]
+    row["largest_group"] = max(sizes, default=0)
+    # accounts acct-0000000 .. sweep_accounts-1 are the sweep groups' (see synth_frame)
+    grouped = np.array([int(a.split("-")[1]) for a in linker.groups_], dtype=np.int64)
+    row["benign_accounts_grouped"] = int((grouped >= info["sweep_accounts"]).sum())
+    row["sweep_accounts_grouped"] = int((grouped < info["sweep_accounts"]).sum())
     row["flagged_accounts"] = int(sum(bool(r.get("flagged")) for r in det.accounts_))
     steps = {"link": row["link_s"], "pivots": row["pivots_s"], "detect": row["detect_s"]}
     row["dominant_step"] = max(steps, key=steps.get)
@@ -149,14 +158,15 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rows = []
     hdr = (f"{'requests':>10} {'accounts':>9} {'frame s':>8} {'link s':>8} {'pivots s':>9} {'detect s':>9} "
-           f"{'score s':>8} {'peak MB':>8} {'groups':>7} {'flagged':>8} dominant")
+           f"{'score s':>8} {'peak MB':>8} {'groups':>7} {'links':>9} {'benign grouped':>15} {'flagged':>8} dominant")
     print(hdr)
     for n in args.sizes:
         r = bench_one(n, args.seed)
         rows.append(r)
         print(f"{n:>10} {r['accounts']:>9} {r['build_frame_s']:>8.1f} {r['link_s']:>8.1f} {r['pivots_s']:>9.1f} "
               f"{r['detect_s']:>9.1f} {r['score_s']:>8.1f} {r['peak_rss_mb']:>8.0f} {r['linked_groups']:>7} "
-              f"{r['flagged_accounts']:>8} {r['dominant_step']}", flush=True)
+              f"{r['links']:>9} {r['benign_accounts_grouped']:>15} {r['flagged_accounts']:>8} {r['dominant_step']}",
+              flush=True)
         _write(args.out, rows)
     print(f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; wrote {args.out}")
     return 0
