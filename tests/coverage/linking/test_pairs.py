@@ -138,7 +138,7 @@ def _window():
                       ip=f"198.51.{g}.{i}", asn="64500", user_agent="bot/1")
     for i in range(60):  # organic accounts sharing a few common templates, ASNs and a browser string
         for t in np.sort(b.rng.uniform(T0, T0 + 7 * DAY, 25)):
-            b.add(f"org-{i:02d}", t, template_id=f"tpl-common-{int(b.rng.integers(0, 8))}",
+            b.add(f"org-{i:02d}", t, template_id=f"tpl-common-{int(b.rng.integers(0, 600))}",
                   ip=f"203.0.{i}.1", asn=f"6451{i % 3}", user_agent="Mozilla/5.0", payment_id=f"pm-{i}")
     return b.frame()
 
@@ -154,3 +154,43 @@ def test_linker_gives_the_same_groups_and_links_whatever_the_block_budget():
     assert np.allclose([e.weight for e in big.edges_], [e.weight for e in small.edges_])
     assert np.isclose(big.model_.lam, small.model_.lam, rtol=1e-9)
     assert big.graph_.number_of_edges() == len({(e.a, e.b) for e in big.edges_})
+
+
+def test_pair_shared_count_matches_binary_products():
+    rng = np.random.default_rng(8)
+    mat = _random_incidence(rng, 150, 20, 4, density=0.9)
+    mat.data[np.isin(mat.indices, [3, 11, 17])] = 0.0  # values held by one account carry no bits
+    rows, cols = rng.integers(0, 150, 4000), rng.integers(0, 150, 4000)
+    held = (mat > 0).astype(np.float64)
+    ref = np.asarray((held[rows].multiply(held[cols])).sum(axis=1)).ravel()
+    got = ev.pair_shared_count(mat, rows, cols)
+    assert np.array_equal(got, ref) and (got >= 2).sum() > 10
+
+
+def test_folded_rows_carry_the_levels_and_bits_of_the_pairs_they_stand_for():
+    from promptcov.coverage.linking.comparison import Comparison
+    from promptcov.coverage.linking.cooccurrence import codes
+    from promptcov.coverage.linking.params import LinkParams
+
+    frame = _window()
+    lk = AccountLinker()
+    lk.params_ = LinkParams()
+    accts = ev.Accounts(frame.account_id)
+    tkey, names = codes(frame.template_id)
+    fx = lk._fixed_evidence(frame, accts, tkey)
+    cmp = Comparison(lk.params_, accts, fx, tkey, np.ones(len(names) + 1, dtype=bool))
+    fams, rows, cols, _, w = cmp.run()
+    ((r, c, vals),) = list(candidate_blocks(cmp.src, 10**9))
+    lv, tf, _ = cmp.levels(r, c, vals)
+    listed = cmp.families(lv, tf)
+    assert w.sum() == len(r) and len(w) < len(r) and len(rows) < len(r)  # most pairs were folded
+    model = fit_fs(fams, accts.n_pairs, weights=w)
+    for f, g in zip(fams, listed, strict=True):
+        assert np.array_equal(np.bincount(f.levels + 1, weights=w, minlength=6),
+                              np.bincount(g.levels + 1, minlength=6).astype(float))
+        assert np.isclose(model.level_bits(f) @ w, model.level_bits(g).sum(), rtol=1e-12)
+    other = [i for i, f in enumerate(fams) if f.name not in ("template", "near_duplicate")]
+    post_f = model.posterior(sum(model.level_bits(fams[i]) for i in other))
+    post_l = model.posterior(sum(model.level_bits(listed[i]) for i in other))
+    assert np.isclose(post_f @ w, post_l.sum(), rtol=1e-12)
+    assert w[post_f >= 0.5].sum() == (post_l >= 0.5).sum()
