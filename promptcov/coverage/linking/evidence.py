@@ -238,8 +238,13 @@ def null_level_counts(blocks, cuts, n_pairs: float) -> np.ndarray:
 
 
 def level_of(x: np.ndarray, cuts) -> np.ndarray:
-    """Level 0 below ``cuts[0]``, 1 up to ``cuts[1]``, ...: ``searchsorted`` on the cut points."""
-    return np.searchsorted(np.asarray(cuts, dtype=np.float64), np.asarray(x, dtype=np.float64), side="right")
+    """Level 0 below ``cuts[0]``, 1 up to ``cuts[1]``, ...: ``searchsorted(cuts, x, side="right")``
+    (counted cut by cut, which is faster for a handful of cuts; NaN is past every cut)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = np.isnan(x).astype(np.int64) * len(cuts)
+    for c in np.asarray(cuts, dtype=np.float64).tolist():
+        out += x >= c
+    return out
 
 
 def timing_levels(acc_code: np.ndarray, ts: np.ndarray, n_acc: int, params) -> tuple[sp.csr_matrix, dict, np.ndarray]:

@@ -93,16 +93,22 @@ def candidate_block(src: Sources, lo: int, hi: int) -> tuple[np.ndarray, np.ndar
         found.append(None if f is None else src.product(i, lo, hi))
     for d in src.direct:
         found.append(None if d is None else _upper(d[lo:hi], lo, n))
-    parts = [fc[0] for fc in found if fc is not None and len(fc[0])]
-    union = np.sort(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
-    if len(union) > 1:  # sorted, so duplicates (a pair several sources give) sit side by side
-        union = union[np.r_[True, union[1:] != union[:-1]]]
-    vals = []
-    for fc in found:
+    codes = [fc[0] if fc is not None else np.zeros(0, np.int64) for fc in found]
+    sizes = np.array([len(c) for c in codes])
+    allc = np.concatenate(codes) if sizes.sum() else np.zeros(0, np.int64)
+    order = np.argsort(allc, kind="stable")
+    sc = allc[order]
+    new = np.r_[True, sc[1:] != sc[:-1]] if len(sc) else np.zeros(0, bool)  # a pair several sources give
+    union = sc[new]
+    where = np.empty(len(allc), dtype=np.int64)
+    where[order] = np.cumsum(new) - 1  # each source entry's position in ``union``
+    vals, start = [], 0
+    for fc, k in zip(found, sizes.tolist(), strict=True):
         v = np.zeros(len(union))
-        if fc is not None and len(fc[0]):
-            v[np.searchsorted(union, fc[0])] = fc[1]
+        if k:
+            v[where[start:start + k]] = fc[1]
         vals.append(v)
+        start += k
     return union // n, union % n, vals
 
 

@@ -194,3 +194,10 @@ def test_folded_rows_carry_the_levels_and_bits_of_the_pairs_they_stand_for():
     post_l = model.posterior(sum(model.level_bits(listed[i]) for i in other))
     assert np.isclose(post_f @ w, post_l.sum(), rtol=1e-12)
     assert w[post_f >= 0.5].sum() == (post_l >= 0.5).sum()
+
+
+def test_level_of_counts_cuts_like_searchsorted():
+    x = np.r_[np.random.default_rng(9).random(5000), 0.05, 0.2, 0.5, 0.8, 0.0, 1.0, np.nan, -1.0, np.inf]
+    cuts = (0.05, 0.2, 0.5, 0.8)
+    assert np.array_equal(ev.level_of(x, cuts), np.searchsorted(np.array(cuts), x, side="right"))
+    assert ev.level_of(np.zeros(0), cuts).shape == (0,)
