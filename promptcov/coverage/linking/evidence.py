@@ -141,12 +141,21 @@ def _pair_join(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, count: bo
     return out
 
 
+_BITSET_MAX = 1 << 28  # accounts x values up to this: a bool lookup table (256 MB at most)
+
+
 def _max_shared(mat: sp.csr_matrix, nv: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                 block: int = 4_000_000, count: bool = False) -> np.ndarray:
     """Largest shared value's bits (or, ``count``, how many shared values have positive bits) for
     pairs where an account holds several values: a sorted-code join in bounded pieces."""
     n_val = mat.shape[1]
     held = np.repeat(np.arange(mat.shape[0], dtype=np.int64), nv) * n_val + mat.indices
+    bitset = None
+    size = mat.shape[0] * n_val
+    if size <= _BITSET_MAX and size <= 8 * int(np.minimum(nv[rows], nv[cols]).sum()):
+        # (account, value) membership by direct lookup instead of a binary search per lookup
+        bitset = np.zeros(size, dtype=bool)
+        bitset[held] = True
     swap = nv[rows] > nv[cols]
     a, b = np.where(swap, cols, rows), np.where(swap, rows, cols)
     out = np.zeros(len(rows))
@@ -159,8 +168,10 @@ def _max_shared(mat: sp.csr_matrix, nv: np.ndarray, rows: np.ndarray, cols: np.n
         idx = np.repeat(np.arange(start, stop), c)
         first = np.repeat(mat.indptr[a[start:stop]] - (np.cumsum(c) - c), c) + np.arange(int(c.sum()))
         q = b[idx] * n_val + mat.indices[first]
-        pos = np.minimum(np.searchsorted(held, q), len(held) - 1)
-        found = held[pos] == q
+        if bitset is not None:
+            found = bitset[q]
+        else:
+            found = held[np.minimum(np.searchsorted(held, q), len(held) - 1)] == q
         if count:
             np.add.at(out, idx[found], (mat.data[first[found]] > 0).astype(np.float64))
         elif found.any():

@@ -57,6 +57,20 @@ def test_pair_max_bits_small_join_blocks_give_the_same_answer():
     m.sort_indices()
     full = ev._max_shared(m, nv, rows, cols)
     assert np.array_equal(ev._max_shared(m, nv, rows, cols, block=7), full)
+    bitset_max = ev._BITSET_MAX
+    try:  # the binary-search path (tables too large for a lookup) gives the same answers
+        ev._BITSET_MAX = 0
+        assert np.array_equal(ev._max_shared(m, nv, rows, cols), full)
+        assert np.array_equal(ev._max_shared(m, nv, rows, cols, count=True),
+                              _count_reference(m, rows, cols))
+    finally:
+        ev._BITSET_MAX = bitset_max
+    assert np.array_equal(ev._max_shared(m, nv, rows, cols, count=True), _count_reference(m, rows, cols))
+
+
+def _count_reference(mat, rows, cols):
+    held = (mat > 0).astype(np.float64)
+    return np.asarray((held[rows].multiply(held[cols])).sum(axis=1)).ravel()
 
 
 def test_prefixes_equal_ipaddress_for_ipv4_ipv6_and_junk():
