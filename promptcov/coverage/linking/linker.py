@@ -248,6 +248,8 @@ class AccountLinker:
         if short.any():
             held = (tmat > 0).astype(np.float64)
             n_shared[short] = pick((held @ held.T).tocsr(), rows[short], cols[short])
+        # (and only where the shared templates are a real part of the pair's traffic: level >= 2)
+        n_shared = np.where(parts["template"] >= p.overlap_levels[1], n_shared, 0.0)
         key_bits = ev.rarity_bits_kept(key_bits, ~short, n_shared, p.key_min_shared)
         fams = [Family("template", ev.level_of(parts["template"], p.overlap_levels), n_lv, p.max_bits_template,
                        null_u=null_t, key_bits=np.where(key_bits > 0, key_bits, np.nan)),
