@@ -14,6 +14,13 @@ corpus family without that family (an unseen scaffold style), and ``threshold_``
 ``abstain_quantile`` quantile of the top probability of the held-out rows it got right (so about
 that share of correct out-of-style predictions would abstain), capped at ``max_threshold``.
 
+**Sweep-only areas need more certainty.** An area may set ``min_probability`` in the taxonomy:
+the extraction areas (CoT elicitation, rubric grading, censorship rewrites, tool use, agentic
+coding, vision, computer use) set 0.8. The costs are asymmetric: an ordinary prompt labelled a
+sweep-only area is false evidence against its account, while a campaign request that falls to the
+next area or to ``other`` costs little, because a campaign sends thousands like it. A request
+goes to the most probable area whose bar it clears, else ``other``.
+
 **Markers.** ``markers`` is the strongest shape evidence of the chosen area
 (``"agentic_coding:iterate_loop"``), except that a reasoning demand always reports
 ``"cot_elicitation:reasoning_demand"`` (or the taxonomy's CoT rule that fired), whatever area wins:
@@ -258,6 +265,14 @@ class CapabilityAssigner:
             P[lo:lo + step] = _softmax(((X - self.mean_) / self.scale_) @ self.coef_.T + self.intercept_)
         return P, F
 
+    def min_probabilities(self) -> np.ndarray:
+        """The probability each area of ``area_ids_`` needs: its taxonomy ``min_probability`` (never
+        below the threshold), else ``threshold_`` (or ``min_similarity`` when given)."""
+        self._check()
+        thr = self.threshold_ if self.min_similarity is None else float(self.min_similarity)
+        by_id = {a.id: a.min_probability for a in self.taxonomy_.areas}
+        return np.array([thr if by_id.get(a) is None else max(thr, float(by_id[a])) for a in self.area_ids_])
+
     def predict(self, systems: Sequence[str | None], prompts: Sequence[str], vectors: np.ndarray | None = None):
         """Areas, scores and markers for aligned ``systems``/``prompts``/``vectors``.
 
@@ -280,11 +295,12 @@ class CapabilityAssigner:
         if not n:
             return areas, scores, markers
         P, F = self.predict_proba(systems, prompts, vectors)
-        thr = self.threshold_ if self.min_similarity is None else float(self.min_similarity)
-        best = P.argmax(axis=1)
+        need = self.min_probabilities()
+        passing = np.where(P >= need[None, :], P, -1.0)
+        best = passing.argmax(axis=1)
         ids = np.array(self.area_ids_, dtype=object)
-        areas[:] = np.where(P[np.arange(n), best] >= thr, ids[best], OTHER)
-        scores[:] = P[np.arange(n), best]
+        areas[:] = np.where(passing[np.arange(n), best] >= 0.0, ids[best], OTHER)
+        scores[:] = P.max(axis=1)
         cot_tax = self.taxonomy_ if "cot_elicitation" in self.taxonomy_.ids else default_taxonomy()
         for i in range(n):
             if self.user_markers_:

@@ -53,7 +53,8 @@ OTHER = "other"
 
 _TOP_KEYS = {"version", "areas"}
 _AREA_KEYS = {
-    "description", "high_value", "high_value_weight", "priority", "min_similarity", "exemplars", "markers"
+    "description", "high_value", "high_value_weight", "priority", "min_similarity", "min_probability", "exemplars",
+    "markers"
 }
 _MARKER_KEYS = {"name", "pattern", "scope", "requires", "excludes", "boost"}
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -71,6 +72,7 @@ class Area:
     priority: int = 0
     min_similarity: float | None = None
     high_value_weight: float | None = None
+    min_probability: float | None = None
 
     @property
     def weight(self) -> float:
@@ -165,6 +167,7 @@ class Taxonomy:
                     priority=spec["priority"],
                     min_similarity=spec["min_similarity"],
                     high_value_weight=spec["high_value_weight"],
+                    min_probability=spec["min_probability"],
                 )
             )
         tax = cls(areas, sources)
@@ -243,6 +246,7 @@ def _merge(merged: dict[str, dict], data: dict, src: str, first: bool) -> None:
                 "priority": 0,
                 "min_similarity": None,
                 "high_value_weight": None,
+                "min_probability": None,
                 "_source": src,
             },
         )
@@ -265,6 +269,13 @@ def _merge(merged: dict[str, dict], data: dict, src: str, first: bool) -> None:
                     f"taxonomy file {src}: areas.{aid}.min_similarity must be a number in [-1, 1]"
                 )
             spec["min_similarity"] = float(v)
+        if "min_probability" in raw:
+            v = raw["min_probability"]
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
+                raise InputError(
+                    f"taxonomy file {src}: areas.{aid}.min_probability must be a number in [0, 1]"
+                )
+            spec["min_probability"] = float(v)
         if "high_value_weight" in raw:
             v = raw["high_value_weight"]
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 100.0:

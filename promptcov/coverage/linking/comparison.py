@@ -81,6 +81,8 @@ class Comparison:
             n_shared = np.zeros(len(sel))
             if not both.all():
                 n_shared[~both] = ev.pair_shared_count(self.tmat, r[~both], c[~both])
+            # (and only where the shared templates are a real part of the pair's traffic: level >= 2)
+            n_shared = np.where(t_v[sel] >= p.overlap_levels[1], n_shared, 0.0)
             bits = ev.rarity_bits_kept(bits, both, n_shared, p.key_min_shared)
             kb[sel] = np.where(bits > 0, bits, np.nan)
         tf["template_key"] = kb

@@ -62,8 +62,9 @@ class LinkParams:
         The rarity of a shared signature template ties two accounts only when both were active over
         at least this span: a one-off run inside a day shares templates with whoever uses them...
     key_min_shared
-        ...unless the two share at least this many distinct rare templates (a hydra's burner
-        accounts fill several of its scaffolds; an evaluator runs one judge template).
+        ...unless the two share at least this many distinct rare templates, making up at least
+        ``overlap_levels[1]`` of their traffic (a hydra's burner accounts fill several of its
+        scaffolds; an evaluator runs one judge template, a benchmark shares a few tasks' format).
 
     Groups
     ------

@@ -20,8 +20,10 @@ def benchmark_like(
 
     An evaluator runs one template over a task set once: structured (``S >= min_structure``),
     all inside ``max_span_hours`` on at most two calendar days, no follow-ups, and the account
-    is linked to no other account (``linked`` false). A campaign differs by repeating and by
-    spreading over many linked accounts.
+    has no operator tie to another account (``linked`` false: the detector counts payment,
+    address and synchrony ties, not shared content, since a runner on a public task set shares
+    its tasks with whoever else uses them). A campaign differs by repeating and by spreading over
+    many linked accounts.
     """
     n = n_rows(metrics)
     linked = np.asarray(linked, dtype=bool)

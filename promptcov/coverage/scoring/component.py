@@ -6,7 +6,7 @@ import numpy as np
 
 from promptcov.coverage.metrics.basic import COT_AREA, is_cot_marker
 
-__all__ = ["sweep_component_mask", "group_owned_popular"]
+__all__ = ["sweep_component_mask", "group_owned_popular", "spread_cap"]
 
 
 def sweep_component_mask(
@@ -61,3 +61,41 @@ def group_owned_popular(
     rows = np.flatnonzero(cand)[grouped]
     popular[rows[np.isin(pair, owned)]] = False
     return popular
+
+
+def spread_cap(mask: np.ndarray, account_code: np.ndarray, row_group: np.ndarray) -> np.ndarray:
+    """``mask`` with each group member's rows capped at the second-largest member's count.
+
+    A group is many accounts acting as one, so its sweep component must come from more than one of
+    them: when one member sends nearly all of the group's templated rows (a nightly batch job that
+    a few ordinary accounts are tied to through a shared template), the group's evidence is that
+    one account's, which is already scored on its own. Each member keeps at most as many rows as
+    the group's second-largest contributor (evenly spaced, so the kept rows span the member's
+    window); a hydra whose members contribute alike loses nothing. Rows outside any group
+    (``row_group`` "" or None) are kept as they are.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    keep = mask.copy()
+    groups = np.asarray(row_group, dtype=object)
+    account_code = np.asarray(account_code)
+    rows = np.flatnonzero(mask & np.array([bool(g) for g in groups], dtype=bool))
+    if not len(rows):
+        return keep
+    g_codes, g_inv = np.unique(groups[rows].astype(str), return_inverse=True)
+    order = np.lexsort((rows, account_code[rows], g_inv))
+    rows, acc, grp = rows[order], account_code[rows][order], g_inv[order]
+    start = np.r_[True, (acc[1:] != acc[:-1]) | (grp[1:] != grp[:-1])]
+    bounds = np.r_[np.flatnonzero(start), len(rows)]
+    counts = np.diff(bounds)
+    member_group = grp[bounds[:-1]]
+    for g in range(len(g_codes)):
+        idx = np.flatnonzero(member_group == g)
+        if len(idx) < 2:
+            continue
+        cap = int(np.sort(counts[idx])[-2])
+        for k in idx[counts[idx] > cap]:
+            lo, hi = bounds[k], bounds[k + 1]
+            chosen = np.unique(np.linspace(lo, hi - 1, max(cap, 1)).round().astype(np.int64))
+            drop = np.setdiff1d(np.arange(lo, hi), chosen)
+            keep[rows[drop]] = False
+    return keep

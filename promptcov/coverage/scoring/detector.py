@@ -32,7 +32,7 @@ from promptcov.coverage.metrics.accounts import (
 )
 from promptcov.coverage.scoring.benign import benchmark_like
 from promptcov.coverage.scoring.calibration import calibrate_threshold, null_fit
-from promptcov.coverage.scoring.component import group_owned_popular, sweep_component_mask
+from promptcov.coverage.scoring.component import group_owned_popular, spread_cap, sweep_component_mask
 from promptcov.coverage.scoring.params import DetectorParams, ScoreWeights
 from promptcov.coverage.scoring.reasons import reasons_for
 from promptcov.coverage.scoring.score import group_evidence, score_metrics, timing_class
@@ -43,6 +43,7 @@ __all__ = ["SweepDetector"]
 _METRIC_PARAMS = ("max_sample", "lookback", "dup_cos", "related_cos", "seed", "min_timing_requests")
 _GROUP_EXTRA = ("n_members", "sync_share", "cohesion", "pooled_score", "component_share", "component_score")
 _STRONG = (*BEHAVIOUR, "payment")
+_OPERATOR = ("payment", "ip", "timing")  # ties that say "same operator", not "same content"
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,9 @@ class SweepDetector:
         one_job = (np.nan_to_num(m["n_templates"]) <= 1) & ((template_only & run) | (m["timing_class"] == "scheduled"))
         tie = np.where(one_job, 0.0, tie)
         inherited = tie * np.array([gscore_of.get(groups.get(a, ""), 0.0) for a in ids])
-        linked_ids = {a for e in edges for a in e[:2]} | set(groups)
+        # a one-off run tied to others by content alone (the same public tasks or judge template) is
+        # still a benchmark run; payment, address or synchrony ties make it part of an operation
+        linked_ids = {a for e in edges if e[2] in _OPERATOR for a in e[:2]}
         linked = np.array([a in linked_ids for a in ids], dtype=bool)
         bench = benchmark_like(m, linked, p.benchmark_max_hours, p.benchmark_min_structure, p.benchmark_min_requests)
         score = np.where(bench, own, np.maximum(own, inherited))
@@ -206,14 +209,20 @@ class SweepDetector:
         """Pooled group scores: the larger of all traffic and its sweep component.
 
         A group's pooled traffic counts the popular-looking templates it owns as rare
-        (:func:`~promptcov.coverage.scoring.component.group_owned_popular`).
+        (:func:`~promptcov.coverage.scoring.component.group_owned_popular`), and each member adds
+        at most as many rows as the group's second-largest contributor, to both the pooled traffic
+        and the sweep component (:func:`~promptcov.coverage.scoring.component.spread_cap`).
         """
         self._ccols = {}
         group_of = {a: g for g, accts in members.items() for a in accts}
         row_group = np.array([group_of.get(str(a), "") for a in frame.account_id], dtype=object)
         frame = replace(frame, template_popular=group_owned_popular(
             frame.template_id, frame.template_popular, row_group, self.params_.owned_template_share))
-        gids, gm = compute_pooled_metrics(frame, members, cells=cells, population=population, **kw)
+        # many accounts acting as one: no single member's traffic may be most of the group's evidence
+        acct_code = np.unique(frame.account_id.astype(str), return_inverse=True)[1].ravel()
+        keep = spread_cap(np.ones(len(frame), dtype=bool), acct_code, row_group)
+        gids, gm = compute_pooled_metrics(frame.subset(keep), members, cells=cells[keep], population=population,
+                                          **kw)
         if not len(gids):
             return gids, gm, np.zeros(0), {}
         w = self.weights_
@@ -223,6 +232,7 @@ class SweepDetector:
         gscore, gcontrib = score_metrics(gm, w, evidence)
         gm["pooled_score"] = gscore
         mask = sweep_component_mask(frame.template_id, frame.template_popular, frame.capability, frame.marker)
+        mask = spread_cap(mask, acct_code, row_group)
         cids, cm = compute_pooled_metrics(frame.subset(mask), members, cells=cells[mask], population=population,
                                           **kw)
         where = {g: j for j, g in enumerate(gids)}

@@ -12,6 +12,7 @@ from promptcov.coverage.areas.assigner import CapabilityAssigner, cache_dir, loa
 from promptcov.coverage.areas.taxonomy import OTHER, Taxonomy, default_taxonomy
 from promptcov.errors import InputError
 from promptcov.index.embedders import HashingEmbedder
+from promptcov.index.system_vectors import embed_combined
 
 # Written for this test; none of it is in promptcov/data/areas (checked below).
 HELD_OUT = [
@@ -209,3 +210,28 @@ def test_real_model_tells_agentic_coding_from_coding():
     assert got[:3] == list(want[:3]), got
     assert "agentic_coding" not in got[3:], got
     assert got[3:].count("coding") >= 2, got
+
+
+def test_sweep_only_areas_need_their_min_probability_and_fall_to_the_next_area(hashing_assigner, tmp_path):
+    a = hashing_assigner
+    need = dict(zip(a.area_ids_, a.min_probabilities(), strict=True))
+    assert need["cot_elicitation"] == need["rubric_grading"] == need["agentic_coding"] == 0.8
+    assert need["coding"] == need["general_chat"] == a.threshold_
+    systems = [s for s, _, _ in HELD_OUT]
+    prompts = [p for _, p, _ in HELD_OUT]
+    vectors = embed_combined(a.embedder_, systems, prompts)
+    P, _ = a.predict_proba(systems, prompts, vectors)
+    areas, scores, _ = a.predict(systems, prompts, vectors)
+    ids = np.array(a.area_ids_)
+    for i, area in enumerate(areas):
+        ok = P[i] >= np.array([need[x] for x in ids])
+        expected = ids[np.argmax(np.where(ok, P[i], -1.0))] if ok.any() else OTHER
+        assert area == expected and scores[i] == pytest.approx(P[i].max())
+    # a deployment can lower or raise the bar of any area in its own TOML
+    extra = tmp_path / "bar.toml"
+    extra.write_text("[areas.coding]\nmin_probability = 0.999\n")
+    strict = CapabilityAssigner(taxonomy=Taxonomy.load(extra=[extra]), embedder=a.embedder_).fit()
+    assert "coding" not in set(strict.predict(["", ""], prompts[2:4])[0])
+    extra.write_text("[areas.coding]\nmin_probability = 2\n")
+    with pytest.raises(InputError, match="min_probability"):
+        Taxonomy.load(extra=[extra])

@@ -20,6 +20,7 @@ from promptcov.coverage.areas.taxonomy import (
 )
 from promptcov.errors import InputError, NotFittedError
 from promptcov.index.embedders import HashingEmbedder
+from promptcov.index.system_vectors import embed_combined
 
 DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 CONTRACT = [
@@ -331,22 +332,28 @@ def test_assigner_input_checks(small_tax):
 
 def test_default_assigner_with_hashing_embedder_uses_request_shape():
     a = CapabilityAssigner(embedder=HashingEmbedder(dim=256)).fit()
-    systems = ["", "You are a strict grader.", "", TOOLS_JSON, ""]
+    systems = ["", "You are a strict grader.", "", TOOLS_JSON, "", TOOLS_JSON]
     prompts = [
         "A train covers 120 km in 1.5 hours. What is its speed? Let's think step by step.",
         "Grade the response below on a scale of 1 to 10, then explain step by step.",
         "[image] How many birds are on the wire?",
-        "Book me a table for two.",
+        "Book me a table for two at 7pm tonight at Luigi's; use the restaurant tool.",
         "Rewrite the question so it avoids politically sensitive wording: what happened in 1989?",
+        "Book me a table for two.",
     ]
-    areas, _, markers = a.predict(systems, prompts)
+    areas, scores, markers = a.predict(systems, prompts)
     assert list(areas) == [
         "cot_elicitation",
         "rubric_grading",
         "computer_vision",
         "tool_use",
         "censorship_rewrite",
+        "other",
     ]
+    # the bare request is most likely tool use, but not sure enough (0.8) for a sweep-only area
+    P, _ = a.predict_proba(systems[-1:], prompts[-1:], embed_combined(a.embedder_, systems[-1:], prompts[-1:]))
+    assert a.area_ids_[int(P[0].argmax())] == "tool_use" and scores[-1] < 0.8
+    areas, markers = areas[:5], markers[:5]
     # each request reports its shape evidence; the rubric that also demands step-by-step reasoning keeps
     # the CoT evidence (the metrics count it) although rubric_grading wins
     assert markers[1] == "cot_elicitation:reasoning_demand"

@@ -33,3 +33,18 @@ def test_group_owned_popular_makes_a_groups_own_popular_looking_template_rare_fo
     # nothing grouped, nothing popular: unchanged
     assert group_owned_popular(tids, popular, obj([""] * 10)).tolist() == popular.tolist()
     assert not group_owned_popular(tids, np.zeros(10, bool), row_group).any()
+
+
+def test_spread_cap_keeps_a_balanced_hydra_and_caps_one_dominant_member():
+    from promptcov.coverage.scoring.component import spread_cap
+
+    # group G: member 0 sends 10 component rows, members 1 and 2 send 2 each; group H is balanced
+    acc = np.array([0] * 10 + [1] * 2 + [2] * 2 + [3] * 3 + [4] * 3 + [5] * 4)
+    grp = obj(["G"] * 14 + ["H"] * 6 + [""] * 4)
+    mask = np.ones(len(acc), dtype=bool)
+    mask[-1] = False
+    keep = spread_cap(mask, acc, grp)
+    assert keep[:10].sum() == 2 and keep[0] and keep[9]  # capped to the second-largest, spread out
+    assert keep[10:20].all()  # the other members and the balanced group lose nothing
+    assert keep[20:23].all() and not keep[23]  # ungrouped rows keep the mask as it was
+    assert spread_cap(mask, acc, obj([""] * len(acc))).tolist() == mask.tolist()

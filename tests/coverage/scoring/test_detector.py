@@ -287,3 +287,38 @@ def test_burner_accounts_on_one_template_inherit_and_a_long_one_template_run_doe
     assert det.groups_[0]["flagged"]
     assert all(rows[b]["flagged"] for b in burners)
     assert not rows["evaluator"]["flagged"]
+
+
+def test_a_group_whose_sweep_component_is_one_members_batch_job_does_not_flag_the_others():
+    """Four ordinary accounts tied to a nightly rubric-grading job through a template they touched
+    once or twice: the group's templated traffic is that one job's, which is scored on its own."""
+    world = SynthWorld(seed=17, days=14)
+    organic_population(world, 60)
+    add_batch_job(world, "nightly-judge", per_night=40, area="rubric_grading")
+    people = [f"desk-{i}" for i in range(4)]
+    for p in people:
+        world.organic(p, 60, followup_p=0.2)
+        for t in world.flat_times(2):
+            world.add(p, t, "rubric_grading", world.vec("rubric_grading", 0), template_id="nightly-judge-tmpl")
+    members = ["nightly-judge", *people]
+    links = [Link("nightly-judge", p, "template", 0.9, "nightly-judge-tmpl") for p in people]
+    links += [Link(people[i], people[i + 1], "payment", 1.0, "team card") for i in range(3)]
+    det = SweepDetector().fit(world.frame(), group_members={"G-desk": members}, links=links)
+    assert not det.groups_[0]["flagged"]
+    assert not any(r["flagged"] for r in det.accounts_ if r["account_id"] in members)
+
+
+@pytest.mark.parametrize("tie, flagged", [("template", False), ("near_duplicate", False), ("payment", True)])
+def test_a_one_off_run_sharing_a_campaigns_content_is_a_benchmark_but_a_shared_card_is_not(tie, flagged):
+    """A benchmark runner on the same public tasks as a hydra shares its content, not its operator."""
+    world = SynthWorld(seed=18, days=7)
+    organic_population(world, 60)
+    members = add_hydra(world, n_accounts=16, per_account=25)["G-hydra"]
+    add_benchmark(world, "runner", n=40, area="cot_elicitation")
+    links = [Link(members[i], members[i + 1], "payment", 1.0, "card") for i in range(len(members) - 1)]
+    links += [Link("runner", m, tie, 0.99, "shared") for m in members[:5]]
+    det = SweepDetector().fit(world.frame(), group_members={"G-hydra": [*members, "runner"]}, links=links)
+    rows = rows_by_id(det)
+    assert det.groups_[0]["flagged"] and all(rows[m]["flagged"] for m in members)
+    assert rows["runner"]["flagged"] is flagged
+    assert (rows["runner"]["benign_kind"] == "benchmark") is (not flagged)
