@@ -33,6 +33,7 @@ from promptcov.coverage.frame import RequestFrame
 from promptcov.coverage.linking.linker import AccountLinker
 from promptcov.coverage.scoring.detector import SweepDetector
 from promptcov.coverage.scoring.pivots import detect_pivots
+from promptcov.coverage.templates.detector import template_popularity
 
 CAPABILITIES = ["coding", "math", "reasoning", "writing", "translation", "extraction", "chat", "other"]
 
@@ -84,8 +85,7 @@ def synth_frame(n: int, seed: int = 0, n_vectors: int = 4000, dim: int = 384,
     tmpl = rng.integers(0, n_templates, n)
     tmpl[sweep_acc] = n_templates + group[sweep_acc]        # one template per group
     template_id = np.array([f"t{k}" for k in range(n_templates + max(n_groups, 1))], dtype=object)[tmpl]
-    popular = rng.random(n) < 0.05
-    template_id[popular] = "t-popular"
+    template_id[rng.random(n) < 0.05] = "t-popular"
     n_texts = max(1000, n // 5)
     text_id = rng.integers(0, n_texts, n).astype(np.int64)
     vec_row = text_id % n_vectors
@@ -104,10 +104,14 @@ def synth_frame(n: int, seed: int = 0, n_vectors: int = 4000, dim: int = 384,
                                                                            strict=True)], dtype=object)
     cols = {"account_id": acc_names[acc], "ts": ts, "text_id": text_id, "vec_row": vec_row,
             "cluster_id": cluster_id, "capability": cap, "template_id": template_id,
-            "template_popular": popular, "ip": ip, "payment_id": pay,
+            "ip": ip, "payment_id": pay,
             "asn": np.array([f"AS{64500 + (a % 50)}" for a in range(n_acc)], dtype=object)[acc],
             "user_agent": np.where(sweep_acc, "python-httpx/0.27", "Mozilla/5.0").astype(object),
             "model": np.full(n, "model-x", dtype=object)}
+    # popularity as the map job computes it (promptcov.pipeline.map_job): the benign accounts' templates,
+    # each used once or twice by ~6% of the accounts, are public-prompt-like; the groups' are not
+    pop = template_popularity(template_id, cols["account_id"])
+    cols["template_popular"] = np.array([pop[str(t)][1] for t in template_id], dtype=bool)
     frame = RequestFrame.from_columns(cols, vectors=vectors)
     return frame, {"accounts": n_acc, "sweep_accounts": n_sweep_acc, "groups": n_groups,
                    "distinct_vectors": n_vectors, "distinct_texts": n_texts}
