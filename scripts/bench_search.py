@@ -32,6 +32,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from promptcov.index.embed import COMPRESSED_FACTORY
 from promptcov.index.faiss_index import VectorIndex
 
 try:
@@ -76,10 +77,12 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("reports/bench/bench_search.json"))
     ap.add_argument("--n", type=int, default=None, help="benchmark the compressed tier at N vectors instead")
-    ap.add_argument("--compressed-factory", default="IDMap2,IVF4096,PQ96np")
+    ap.add_argument("--compressed-factory", default=COMPRESSED_FACTORY)
     ap.add_argument("--rerank-k", type=int, nargs="+", default=[0, 50, 100])
     ap.add_argument("--chunk", type=int, default=100_000, help="vectors generated at a time")
     ap.add_argument("--shard-size", type=int, default=2048, help="vectors per store shard (embed's default)")
+    ap.add_argument("--cold", action="store_true",
+                    help="also time each nprobe with the store dropped from the page cache (fadvise DONTNEED)")
     ap.add_argument("--workdir", type=Path, default=None, help="where the bench store goes (default: a temp dir)")
     args = ap.parse_args(argv)
     if args.n is not None:

@@ -119,7 +119,8 @@ def bench_compressed(args) -> int:
         with PeakRSS() as mem:
             t0 = time.perf_counter()
             ix = sync_index(store, "bench", dim, compressed_factory=args.compressed_factory, compressed_threshold=1,
-                            nprobe=max(args.nprobe), rerank_k=max(args.rerank_k))
+                            nprobe=max(args.nprobe), compressed_nprobe=max(args.nprobe),
+                            rerank_k=max(args.rerank_k))
             build_s = time.perf_counter() - t0
         factory, ntotal = ix.factory, ix.ntotal
         store.close()
@@ -163,14 +164,62 @@ def _search_rows(index_dir: str, dim: int, qp: np.ndarray, truth: np.ndarray, ar
                 times.append((time.perf_counter() - t) * 1000)
                 got.append(i[0])
             rec = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got, strict=True)]))
-            rows.append({"nprobe": nprobe, "rerank_k": rk, "p50_ms": float(np.percentile(times, 50)),
+            rows.append({"nprobe": nprobe, "rerank_k": rk, "cache": "warm", "p50_ms": float(np.percentile(times, 50)),
                          "p99_ms": float(np.percentile(times, 99)), "recall@10": rec})
     size = os.path.getsize(os.path.join(index_dir, "index.faiss"))
+    parts = rss_parts_mb()
     serving = {"index_bytes": size, "mmap": ix.mmap_path is not None, "load_s": load_s,
                "first_search_s": first_s, "lookup_mb": ix.rows.nbytes / 2**20 if ix.rows else 0.0,
                "serving_rss_mb": rss_mb(), "serving_rss_delta_mb": rss_mb() - base,
-               **{"serving_" + k: v for k, v in rss_parts_mb().items()}}
+               **{"serving_" + k: v for k, v in parts.items()}}
+    del ix
+    gc.collect()
+    if args.cold:
+        rows += _cold_rows(index_dir, dim, qp, truth, args)
     return {"serving": serving, "rows": rows}
+
+
+def _evict(root: str) -> int:
+    """Drop every file under ``root`` from the page cache (``POSIX_FADV_DONTNEED``); returns bytes."""
+    total = 0
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            fd = os.open(os.path.join(dirpath, name), os.O_RDONLY)
+            try:
+                os.fsync(fd)
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                total += os.fstat(fd).st_size
+            finally:
+                os.close(fd)
+    return total
+
+
+def _cold_rows(index_dir: str, dim: int, qp: np.ndarray, truth: np.ndarray, args) -> list[dict]:
+    """The same queries after the whole store (index and shards) was dropped from the page cache and the
+    index loaded afresh: each (nprobe, rerank_k) with rerank > 0 once, caches evicted before each pass."""
+    out = []
+    for nprobe in args.nprobe:
+        for rk in [r for r in args.rerank_k if r > 0][:1] + [0]:
+            ix = VectorIndex.load(index_dir, model="bench", dim=dim)
+            ix.search(qp[:1], 10)  # builds the id lookup (reads every shard's ids)
+            ix.nprobe = nprobe
+            del ix.index
+            gc.collect()
+            evicted = _evict(os.path.dirname(index_dir))
+            ix.index = VectorIndex.load(index_dir, model="bench", dim=dim).index  # fresh mmap, cold pages
+            times, got = [], []
+            for q in qp:
+                t = time.perf_counter()
+                _, i = ix.search(q, 10, rerank_k=rk)
+                times.append((time.perf_counter() - t) * 1000)
+                got.append(i[0])
+            rec = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got, strict=True)]))
+            out.append({"nprobe": nprobe, "rerank_k": rk, "cache": "cold", "evicted_gb": evicted / 1e9,
+                        "p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)),
+                        "recall@10": rec})
+            del ix
+            gc.collect()
+    return out
 
 
 def _print(out: dict) -> None:
@@ -180,6 +229,7 @@ def _print(out: dict) -> None:
           f"(lookup {out['lookup_mb']:.0f} MB); serving RSS {out['serving_rss_mb']:.0f} MB "
           f"(+{out['serving_rss_delta_mb']:.0f} MB for the index; anon {out.get('serving_rssanon_mb', 0):.0f} MB, "
           f"file {out.get('serving_rssfile_mb', 0):.0f} MB)")
-    print(f"{'nprobe':>6} {'rerank_k':>8} {'p50 ms':>8} {'p99 ms':>8} {'recall@10':>9}")
+    print(f"{'nprobe':>6} {'rerank_k':>8} {'cache':>5} {'p50 ms':>8} {'p99 ms':>8} {'recall@10':>9}")
     for r in out["rows"]:
-        print(f"{r['nprobe']:>6} {r['rerank_k']:>8} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {r['recall@10']:>9.3f}")
+        print(f"{r['nprobe']:>6} {r['rerank_k']:>8} {r.get('cache', '-'):>5} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+              f"{r['recall@10']:>9.3f}")
