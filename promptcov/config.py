@@ -83,7 +83,8 @@ RULES: dict[str, dict[str, Range | tuple]] = {
     "embed": {"max_seq_length": Range(1, 8192), "batch_size": Range(1, 100_000),
               "shard_size": Range(1, 10_000_000), "chars_per_token": Range(1, 1000)},
     "index": {"large_threshold": Range(1), "nprobe": Range(1, 1_000_000), "checksum_max_mb": Range(0),
-              "compressed_threshold": Range(1), "rerank_k": Range(0, 100_000)},
+              "compressed_threshold": Range(1), "rerank_k": Range(0, 100_000),
+              "compressed_nprobe": Range(1, 1_000_000)},
     "map": {"sample_size": Range(10), "n_components": Range(1, 100), "n_neighbors": Range(2, 10_000),
             "min_cluster_size": Range(2), "assign": ("centroid", "hdbscan"), "seed": _SEED,
             "min_similarity": Range(-1.0, 1.0), "projection_points": Range(0)},
@@ -155,9 +156,10 @@ class IndexConfig(_Validated):
     large_threshold: int = 200_000
     nprobe: int = 32
     checksum_max_mb: int = 256      # index.faiss up to this size: full sha256 check when a job loads it
-    compressed_factory: str = "IDMap2,IVF4096,PQ96np"  # "auto" past compressed_threshold: mmap'd IVF-PQ
+    compressed_factory: str = "IDMap2,IVF4096,SQ8"  # "auto" past compressed_threshold: mmap'd IVF-SQ8
     compressed_threshold: int = 2_000_000
-    rerank_k: int = 100             # compressed tier: candidates re-ranked exactly from the float32 shards
+    rerank_k: int = 50              # compressed tier: candidates re-ranked exactly from the float32 shards
+    compressed_nprobe: int = 16     # compressed tier: lists probed (its lists are 10x fuller than the large tier's)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,11 @@ with exact re-ranking from the shards. Reports build time, peak RSS, index size 
 serving process's RSS, p50/p99 latency and recall@10 per (nprobe, rerank_k).
 
     OMP_NUM_THREADS=1 python scripts/bench_search.py --n 1000000 --out reports/bench/bench_search_compressed.json
+
+The build uses ``--threads`` FAISS threads (0: OpenMP's default), the timed single queries
+``--search-threads`` (1, like the service). ``--reuse --workdir DIR`` times the search phase again
+on the store and index a previous run left in ``DIR`` (the exact top-10 is recomputed by
+regenerating the same seeded vectors).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from promptcov.index.embed import COMPRESSED_FACTORY
 from promptcov.index.faiss_index import VectorIndex
 
 try:
@@ -76,10 +82,16 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", type=Path, default=Path("reports/bench/bench_search.json"))
     ap.add_argument("--n", type=int, default=None, help="benchmark the compressed tier at N vectors instead")
-    ap.add_argument("--compressed-factory", default="IDMap2,IVF4096,PQ96np")
+    ap.add_argument("--compressed-factory", default=COMPRESSED_FACTORY)
     ap.add_argument("--rerank-k", type=int, nargs="+", default=[0, 50, 100])
     ap.add_argument("--chunk", type=int, default=100_000, help="vectors generated at a time")
     ap.add_argument("--shard-size", type=int, default=2048, help="vectors per store shard (embed's default)")
+    ap.add_argument("--cold", action="store_true",
+                    help="also time each nprobe with the store dropped from the page cache (fadvise DONTNEED)")
+    ap.add_argument("--search-threads", type=int, default=1,
+                    help="FAISS threads while timing single queries (1, as `promptcov serve` sets)")
+    ap.add_argument("--reuse", action="store_true",
+                    help="search phase only, on the store and index a previous --n run left in --workdir")
     ap.add_argument("--workdir", type=Path, default=None, help="where the bench store goes (default: a temp dir)")
     args = ap.parse_args(argv)
     if args.n is not None:

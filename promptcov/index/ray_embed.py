@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from promptcov.index.embed import EmbedSummary, ShardSink, sync_index
+from promptcov.index.embed import EmbedSummary, ShardSink, index_kwargs, sync_index
 from promptcov.index.embedders import load_embedder
 from promptcov.index.records import embed_text
 from promptcov.index.store import Store
@@ -92,8 +92,7 @@ def embed_pending_ray(store: Store, embed_cfg, index_cfg, address: str | None = 
     pending = store.con.execute(
         "SELECT t.text_id FROM texts t ANTI JOIN embedded e ON t.text_id = e.text_id "
         "ORDER BY length(t.prompt) + length(t.system), t.text_id").fetchnumpy()["text_id"]
-    index = sync_index(store, name, dim, index_cfg.factory, index_cfg.large_factory, index_cfg.large_threshold,
-                       index_cfg.nprobe)
+    index = sync_index(store, name, dim, **index_kwargs(index_cfg))
     total = len(pending)
     if progress is not None:
         progress(0, total)
@@ -116,8 +115,7 @@ def embed_pending_ray(store: Store, embed_cfg, index_cfg, address: str | None = 
             ray.shutdown()
     if index.factory.startswith("IDMap2,Flat") and index_cfg.factory == "auto" \
             and index.ntotal > index_cfg.large_threshold:
-        index = sync_index(store, name, dim, index_cfg.factory, index_cfg.large_factory,
-                           index_cfg.large_threshold, index_cfg.nprobe)
+        index = sync_index(store, name, dim, **index_kwargs(index_cfg))
     return _finish(summary, index, t0)
 
 

@@ -10,9 +10,13 @@ Memory is bounded and set by the index, not by the queries: an ``id -> (shard, r
 16 bytes per vector (160 MB at 10^7), built on first use by reading only each shard's ``ids``
 member, plus at most ``max_open`` open file handles. Re-ranking reads only the candidates' rows,
 through the kernel's page cache (not this process's memory): fast while the shards stay cached
-(1.5 GB per 10^6 vectors), one random disk read per candidate when they do not. (Memory-mapping
-the shards was 1-2 ms faster per query at 10^6, but counts every touched shard page in the
-process's RSS and turns a shard truncated under the mapping into SIGBUS.)
+(1.5 GB per 10^6 vectors), one random disk read per candidate when they do not. Those reads are
+issued together: every row is announced first with ``posix_fadvise(WILLNEED)``, so the kernel
+fetches the uncached ones concurrently, then each is read with one ``pread`` (100 cold rows: ~1.5 ms
+instead of ~12 ms one after the other on this machine's disk). :func:`rerank` gathers the
+candidates of a whole batch of queries in one :meth:`ShardRows.get`. (Memory-mapping the shards
+was 1-2 ms faster per query at 10^6, but counts every touched shard page in the process's RSS
+and turns a shard truncated under the mapping into SIGBUS.)
 
 Integrity: the rows are read without each shard's sha256 (reading 3 MB per candidate would cost
 more than the search); every shard's size is checked when the lookup is built, and
@@ -38,6 +42,7 @@ __all__ = ["ShardRows", "rerank"]
 log = logging.getLogger(__name__)
 
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")  # zip local file header (30 bytes)
+_FADVISE = hasattr(os, "posix_fadvise")  # Linux; elsewhere rows are read without the prefetch
 
 
 def _npy_block(path: Path, dim: int) -> tuple[np.ndarray, int, int]:
@@ -72,8 +77,10 @@ class ShardRows:
     ([False, False], (2, 4))
     """
 
-    def __init__(self, vectors_dir: str | Path, dim: int, shards: Iterable[int], max_open: int = 1024):
+    def __init__(self, vectors_dir: str | Path, dim: int, shards: Iterable[int], max_open: int = 1024,
+                 prefetch: bool = True):
         self.vectors_dir = Path(vectors_dir)
+        self.prefetch = prefetch
         self.dim = int(dim)
         self.shards = sorted(int(s) for s in shards)
         self.max_open = max_open
@@ -134,20 +141,42 @@ class ShardRows:
             hit = np.flatnonzero(found)
             pos = self._pos[at[hit]]
             shards, rows = (pos >> 32).tolist(), (pos & 0xFFFFFFFF).tolist()
+            bufs = self._read_rows(shards, rows)
             width = 4 * self.dim
-            order = sorted(range(len(hit)), key=shards.__getitem__)  # one file handle per shard
-            bufs, fd, cur = [b""] * len(hit), -1, None
-            for j in order:
-                if shards[j] != cur:
-                    cur = shards[j]
-                    fd, base = self._fd(cur), self._offsets[cur]
-                bufs[j] = os.pread(fd, width, base + rows[j] * width)
             short = [j for j, b in enumerate(bufs) if len(b) != width]
             for j in short:
                 bufs[j], found[hit[j]] = bytes(width), False
             if len(hit):
                 out[hit] = np.frombuffer(b"".join(bufs), np.float32).reshape(len(hit), self.dim)
         return found, out
+
+    def _read_rows(self, shards: list[int], rows: list[int]) -> list[bytes]:
+        """The raw rows ``(shards[j], rows[j])``, read in groups of at most ``max_open`` shards:
+        each group prefetched first (``POSIX_FADV_WILLNEED``: the kernel reads the rows that are not
+        cached concurrently, ~1.5 ms instead of ~12 ms for 100 cold rows here), then one ``pread`` a row."""
+        width = 4 * self.dim
+        order = sorted(range(len(rows)), key=shards.__getitem__)  # one file handle per shard
+        bufs = [b""] * len(rows)
+        spans: list[tuple[int, int, int]] = []
+        cur, fd, base, opened = None, -1, 0, 0
+        for j in order:
+            if shards[j] != cur:
+                if opened == self.max_open:  # the LRU would close this group's first handles
+                    self._flush(spans, width, bufs)
+                    opened = 0
+                cur, opened = shards[j], opened + 1
+                fd, base = self._fd(cur), self._offsets[cur]
+            spans.append((j, fd, base + rows[j] * width))
+        self._flush(spans, width, bufs)
+        return bufs
+
+    def _flush(self, spans: list[tuple[int, int, int]], width: int, bufs: list[bytes]) -> None:
+        if self.prefetch and _FADVISE and len(spans) > 1:
+            for _, fd, off in spans:
+                os.posix_fadvise(fd, off, width, os.POSIX_FADV_WILLNEED)
+        for j, fd, off in spans:
+            bufs[j] = os.pread(fd, width, off)
+        spans.clear()
 
     def close(self) -> None:
         with self._lock:
@@ -165,20 +194,21 @@ def rerank(queries: np.ndarray, sims: np.ndarray, ids: np.ndarray, rows: ShardRo
            k: int) -> tuple[np.ndarray, np.ndarray]:
     """The top ``k`` of each query's candidates ``ids`` by exact inner product with their float32 vectors.
 
-    Candidates whose vector cannot be read keep their approximate similarity ``sims``.
+    The candidates of all queries are read in one gather (each distinct id once). Candidates whose
+    vector cannot be read keep their approximate similarity ``sims``; missing ones (-1) stay last.
     """
     k = min(k, ids.shape[1])
-    out_s = np.empty((len(queries), k), np.float32)
-    out_i = np.empty((len(queries), k), np.int64)
-    for qi, q in enumerate(queries):
-        cand = ids[qi]
-        exact = sims[qi].astype(np.float32, copy=True)
-        valid = cand >= 0
-        found, vecs = rows.get(cand[valid])
-        vals = exact[valid]
-        vals[found] = vecs[found] @ q
-        exact[valid] = vals
-        exact[~valid] = -np.inf
-        top = np.argsort(-exact, kind="stable")[:k]
-        out_s[qi], out_i[qi] = exact[top], np.where(valid[top], cand[top], -1)
-    return out_s, out_i
+    valid = ids >= 0
+    uniq, inv = np.unique(ids[valid], return_inverse=True)
+    found, vecs = rows.get(uniq)
+    exact = sims.astype(np.float32, copy=True)
+    qrow = np.nonzero(valid)[0]
+    dots = np.einsum("ij,ij->i", vecs[inv], queries[qrow])
+    vals = exact[valid]
+    vals[found[inv]] = dots[found[inv]]
+    exact[valid] = vals
+    exact[~valid] = -np.inf
+    top = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+    out_s = np.take_along_axis(exact, top, 1)
+    out_i = np.where(np.take_along_axis(valid, top, 1), np.take_along_axis(ids, top, 1), -1)
+    return out_s.astype(np.float32), out_i.astype(np.int64)

@@ -25,7 +25,7 @@ import numpy as np
 
 from promptcov.config import IndexConfig
 from promptcov.errors import DamagedStoreError, InputError, ManifestMismatchError
-from promptcov.index.embed import pending_count, sync_index
+from promptcov.index.embed import index_kwargs, pending_count, sync_index
 from promptcov.index.faiss_index import VectorIndex
 from promptcov.index.store import Store
 
@@ -167,8 +167,7 @@ def verify_store(store: Store, repair: bool = False, index_cfg: IndexConfig | No
             report.repaired.append("removed the index: no vectors are left")
         elif (report.index != "ok" or changed) and store.count("embedded") and store.manifest().get("model"):
             m = store.manifest()
-            sync_index(store, m["model"], int(m["dim"]), cfg.factory, cfg.large_factory, cfg.large_threshold,
-                       cfg.nprobe, rebuild=True)
+            sync_index(store, m["model"], int(m["dim"]), rebuild=True, **index_kwargs(cfg))
             report.repaired.append(f"rebuilt the index from {len(store.registered_shards())} shard(s)")
         fresh = VerifyReport()
         _check_shards(store, fresh)
