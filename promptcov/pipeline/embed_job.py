@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from promptcov.config import Config
 from promptcov.errors import InputError
-from promptcov.index.embed import EmbedSummary, embed_pending
+from promptcov.index.embed import EmbedSummary, embed_pending, index_kwargs
 from promptcov.index.embedders import load_embedder
 from promptcov.index.snapshot import publish
 from promptcov.index.store import Store
@@ -44,11 +44,7 @@ def run_embed(store: Store, config: Config, progress: Progress | None = None, *,
         embedder = load_embedder(e.model, max_seq_length=e.max_seq_length, batch_size=e.batch_size,
                                  device=e.device)
     summary = embed_pending(store, embedder, shard_size=e.shard_size, chars_per_token=e.chars_per_token,
-                            max_seq_length=e.max_seq_length, factory=ix.factory, large_factory=ix.large_factory,
-                            large_threshold=ix.large_threshold, nprobe=ix.nprobe,
-                            checksum_max_bytes=ix.checksum_max_mb * 2**20,
-                            compressed_factory=ix.compressed_factory,
-                            compressed_threshold=ix.compressed_threshold, rerank_k=ix.rerank_k,
+                            max_seq_length=e.max_seq_length, **index_kwargs(ix),
                             progress=lambda done, total: progress.update("embed", done, total))
     publish(store)
     return summary

@@ -137,3 +137,23 @@ def test_frame_keeps_nulls_as_none(mapped):
     assert sum(t is None for t in frame.template_id) == n_null
     assert all(t is None or t.startswith(("T-", "S-")) for t in frame.template_id)
     assert "?" not in set(frame.marker) and "?" not in set(frame.model)
+
+
+def test_embed_job_passes_every_index_setting(tmp_path, monkeypatch, sim):
+    """[index] compressed_nprobe (and the other tier keys) reach the embedding step."""
+    import promptcov.pipeline.embed_job as embed_job
+    from promptcov.index.embed import EmbedSummary
+    from promptcov.pipeline import run_embed
+
+    seen = {}
+
+    def fake(store, embedder, **kw):
+        seen.update(kw)
+        return EmbedSummary()
+
+    monkeypatch.setattr(embed_job, "embed_pending", fake)
+    cfg = Config().override("index", compressed_nprobe=7, rerank_k=33, compressed_threshold=12345)
+    with Store(tmp_path / "store") as store:
+        ingest_files(store, sim.log_paths[:1])
+        run_embed(store, cfg, embedder=HashingEmbedder(dim=32))
+    assert seen["compressed_nprobe"] == 7 and seen["rerank_k"] == 33 and seen["compressed_threshold"] == 12345
