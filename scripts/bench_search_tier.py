@@ -159,6 +159,18 @@ def _build(root: str, args, centers: np.ndarray, qp: np.ndarray) -> tuple:
     return factory, ntotal, gen_s, truth, {"build_s": build_s, "build_peak_rss_mb": mem.peak}
 
 
+def _time_queries(ix, queries, truth, rerank_k: int) -> dict:
+    """p50/p99 latency (ms) of single queries and their recall@10 against the exact ``truth``."""
+    times, got = [], []
+    for q in queries:
+        t = time.perf_counter()
+        _, i = ix.search(q, 10, rerank_k=rerank_k)
+        times.append((time.perf_counter() - t) * 1000)
+        got.append(i[0])
+    rec = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got, strict=True)]))
+    return {"p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)), "recall@10": rec}
+
+
 def _search_rows(index_dir: str, dim: int, qp: np.ndarray, truth: np.ndarray, args) -> dict:
     """Load the index memory-mapped in this process and time single queries per (nprobe, rerank_k)."""
     base = rss_mb()
@@ -172,15 +184,7 @@ def _search_rows(index_dir: str, dim: int, qp: np.ndarray, truth: np.ndarray, ar
     for nprobe in args.nprobe:
         for rk in args.rerank_k:
             ix.nprobe = nprobe
-            times, got = [], []
-            for q in qp:
-                t = time.perf_counter()
-                _, i = ix.search(q, 10, rerank_k=rk)
-                times.append((time.perf_counter() - t) * 1000)
-                got.append(i[0])
-            rec = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got, strict=True)]))
-            rows.append({"nprobe": nprobe, "rerank_k": rk, "cache": "warm", "p50_ms": float(np.percentile(times, 50)),
-                         "p99_ms": float(np.percentile(times, 99)), "recall@10": rec})
+            rows.append({"nprobe": nprobe, "rerank_k": rk, "cache": "warm", **_time_queries(ix, qp, truth, rk)})
     size = os.path.getsize(os.path.join(index_dir, "index.faiss"))
     parts = rss_parts_mb()
     serving = {"index_bytes": size, "mmap": ix.mmap_path is not None, "load_s": load_s,
@@ -222,16 +226,8 @@ def _cold_rows(index_dir: str, dim: int, qp: np.ndarray, truth: np.ndarray, args
             gc.collect()
             evicted = _evict(os.path.dirname(index_dir))
             ix.index = VectorIndex.load(index_dir, model="bench", dim=dim).index  # fresh mmap, cold pages
-            times, got = [], []
-            for q in qp:
-                t = time.perf_counter()
-                _, i = ix.search(q, 10, rerank_k=rk)
-                times.append((time.perf_counter() - t) * 1000)
-                got.append(i[0])
-            rec = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got, strict=True)]))
             out.append({"nprobe": nprobe, "rerank_k": rk, "cache": "cold", "evicted_gb": evicted / 1e9,
-                        "p50_ms": float(np.percentile(times, 50)), "p99_ms": float(np.percentile(times, 99)),
-                        "recall@10": rec})
+                        **_time_queries(ix, qp, truth, rk)})
             del ix
             gc.collect()
     return out

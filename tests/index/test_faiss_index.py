@@ -7,22 +7,16 @@ from promptcov.index.embed import sync_index
 from promptcov.index.faiss_index import VectorIndex, is_compressed, min_train_size
 from promptcov.index.rerank import ShardRows
 from promptcov.index.store import Store
+from tests.index.vectors import clustered
 
 DIM = 32
 N = 10_500                      # > 39 * 256, the floor to train a product quantiser
 FACTORY = "IDMap2,IVF16,PQ8np"  # 8 sub-vectors of 4 dims: 8 bytes per vector, coarse on purpose
 
 
-def _clustered(n, dim, seed=0, k=40):
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((k, dim)).astype(np.float32)
-    x = centers[rng.integers(0, k, n)] + 0.5 * rng.standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
 @pytest.fixture
 def store(tmp_path):
-    x = _clustered(N, DIM)
+    x = clustered(N, DIM)
     ids = np.arange(N, dtype=np.int64) * 7 + 3          # text ids are not row numbers
     s = Store(tmp_path / "store")
     s.bind_model("m", DIM)
@@ -69,7 +63,7 @@ def test_adding_to_a_memory_mapped_index_reads_it_first(store):
     s, ids, x = store
     sync_index(s, "m", DIM, compressed_factory=FACTORY, compressed_threshold=N - 1, nprobe=16)
     loaded = VectorIndex.load(s.index_dir, model="m", dim=DIM)
-    new = _clustered(3, DIM, seed=9)
+    new = clustered(3, DIM, seed=9)
     loaded.add(np.array([1, 2, 4]), new)
     assert loaded.mmap_path is None and loaded.ntotal == N + 3
     loaded.save(s.index_dir)

@@ -8,22 +8,16 @@ from promptcov.index.embed import COMPRESSED_FACTORY, COMPRESSED_NPROBE, RERANK_
 from promptcov.index.faiss_index import VectorIndex, is_compressed, min_train_size
 from promptcov.index.rerank import ShardRows, rerank
 from promptcov.index.store import Store
+from tests.index.vectors import clustered
 
 DIM = 32
 N = 4_000
 SQ8 = "IDMap2,IVF16,SQ8"
 
 
-def _clustered(n, dim, seed=0, k=40):
-    rng = np.random.default_rng(seed)
-    centers = rng.standard_normal((k, dim)).astype(np.float32)
-    x = centers[rng.integers(0, k, n)] + 0.5 * rng.standard_normal((n, dim)).astype(np.float32)
-    return x / np.linalg.norm(x, axis=1, keepdims=True)
-
-
 @pytest.fixture
 def store(tmp_path):
-    x = _clustered(N, DIM)
+    x = clustered(N, DIM)
     ids = np.arange(N, dtype=np.int64) * 7 + 3
     s = Store(tmp_path / "store")
     s.bind_model("m", DIM)

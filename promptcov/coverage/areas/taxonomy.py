@@ -262,27 +262,15 @@ def _merge(merged: dict[str, dict], data: dict, src: str, first: bool) -> None:
             if isinstance(raw["priority"], bool) or not isinstance(raw["priority"], int):
                 raise InputError(f"taxonomy file {src}: areas.{aid}.priority must be an integer")
             spec["priority"] = raw["priority"]
-        if "min_similarity" in raw:
-            v = raw["min_similarity"]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not -1.0 <= v <= 1.0:
-                raise InputError(
-                    f"taxonomy file {src}: areas.{aid}.min_similarity must be a number in [-1, 1]"
-                )
-            spec["min_similarity"] = float(v)
-        if "min_probability" in raw:
-            v = raw["min_probability"]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 1.0:
-                raise InputError(
-                    f"taxonomy file {src}: areas.{aid}.min_probability must be a number in [0, 1]"
-                )
-            spec["min_probability"] = float(v)
-        if "high_value_weight" in raw:
-            v = raw["high_value_weight"]
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0.0 <= v <= 100.0:
-                raise InputError(
-                    f"taxonomy file {src}: areas.{aid}.high_value_weight must be a number in [0, 100]"
-                )
-            spec["high_value_weight"] = float(v)
+        for key, lo, hi in (("min_similarity", -1.0, 1.0), ("min_probability", 0.0, 1.0),
+                            ("high_value_weight", 0.0, 100.0)):
+            if key in raw:
+                v = raw[key]
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+                    raise InputError(
+                        f"taxonomy file {src}: areas.{aid}.{key} must be a number in [{lo:g}, {hi:g}]"
+                    )
+                spec[key] = float(v)
         for ex in _str_list(raw.get("exemplars", []), src, f"areas.{aid}.exemplars"):
             if ex not in spec["exemplars"]:
                 spec["exemplars"].append(ex)
