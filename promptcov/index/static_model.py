@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from promptcov.errors import InputError
+from promptcov.index.unit_vectors import normalize, st_dimension
 
 __all__ = ["FAST_MODEL", "FAST_PCA_DIMS", "cache_root", "source_hash", "fast_model_name", "parse_fast_name",
            "build_static_model", "StaticModelEmbedder"]
@@ -180,16 +181,11 @@ class StaticModelEmbedder:
 
     @property
     def dim(self) -> int:
-        st = self._load()
-        get_dim = getattr(st, "get_embedding_dimension", None) or st.get_sentence_embedding_dimension
-        return int(get_dim())
+        return st_dimension(self._load())
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         st = self._load()
         if len(texts) == 0:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = np.asarray(st.encode(list(texts), batch_size=self.batch_size, show_progress_bar=False,
-                                    convert_to_numpy=True), dtype=np.float32)
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return np.ascontiguousarray(vecs / norms, dtype=np.float32)
+        return normalize(st.encode(list(texts), batch_size=self.batch_size, show_progress_bar=False,
+                                   convert_to_numpy=True))
