@@ -39,6 +39,7 @@ from promptcov.index.embed import embed_pending
 from promptcov.index.embedders import DEFAULT_MODEL, SentenceTransformerEmbedder, load_embedder
 from promptcov.index.ingest import ingest_files
 from promptcov.index.store import Store
+from promptcov.io import write_json
 
 CORPUS = Path(__file__).resolve().parents[1] / "promptcov" / "data" / "corpus"
 
@@ -181,10 +182,7 @@ def main(argv=None) -> int:
         print(f"fast tier ({fast['model']}): pipeline {fast['speedup_vs_default_pipeline']:.1f}x the default "
               f"pipeline; top-10 neighbour agreement with the default model {fast['top10_overlap']:.1%} "
               f"(distil/load {fast['load_s']:.0f}s, not in the rates)")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(result, indent=2))
-    tmp_out.replace(args.out)
+    write_json(args.out, result)
     return 0
 
 

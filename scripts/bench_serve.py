@@ -33,6 +33,8 @@ from pathlib import Path
 import numpy as np
 from bench_embed import load_prompts  # scripts/ is on sys.path when a script runs
 
+from promptcov.io import write_json
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 
@@ -182,10 +184,7 @@ def main(argv=None) -> int:
               "load_average_at_start": round(load_start, 2), "source": str(args.data or "sample corpus"),
               "n_prompts": len(stored), "model": args.model, "seconds_per_run": args.seconds,
               "server_ready_s": ready_s, "runs": runs, "cli_cold_start_s": cold}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = args.out.with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(result, indent=2))
-    tmp_out.replace(args.out)
+    write_json(args.out, result)
     return 0
 
 
