@@ -36,7 +36,8 @@ from promptcov.index.records import embed_text
 from promptcov.index.store import Store
 
 __all__ = ["ShardSink", "embed_unique", "EmbedSummary", "embed_pending", "sync_index", "pending_count",
-           "COMPRESSED_FACTORY", "COMPRESSED_THRESHOLD", "COMPRESSED_NPROBE", "RERANK_K", "index_kwargs"]
+           "COMPRESSED_FACTORY", "COMPRESSED_THRESHOLD", "COMPRESSED_NPROBE", "RERANK_K", "index_kwargs",
+           "tier_outgrown"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +105,19 @@ def _effective_factory(n: int, dim: int, factory: str, large_factory: str, large
                  chosen, need, n)
         return "IDMap2,Flat"
     return chosen
+
+
+def tier_outgrown(index, n: int, dim: int, factory: str = "auto", large_factory: str = "IDMap2,IVF4096,Flat",
+                  large_threshold: int = 200_000, compressed_factory: str = COMPRESSED_FACTORY,
+                  compressed_threshold: int = COMPRESSED_THRESHOLD, **_ignored) -> bool:
+    """Whether ``index`` is not the tier ``n`` stored vectors call for (takes :func:`index_kwargs`).
+
+    Both embedding engines ask this after adding vectors, so a store that grows past
+    ``large_threshold`` or ``compressed_threshold`` is rebuilt to the next tier whichever engine
+    embedded it.
+    """
+    return index.factory != _effective_factory(n, dim, factory, large_factory, large_threshold,
+                                               (compressed_factory, compressed_threshold))
 
 
 def _train_sample(store: Store, n: int, seed: int = 0):
@@ -268,10 +282,8 @@ def embed_pending(store: Store, embedder, shard_size: int = 2048, chars_per_toke
             ids = np.asarray(pending[start:start + shard_size], dtype=np.int64)
             texts = [embed_text(s, p)[:max_chars] for s, p in store.texts_for(ids)]
             sink.put(ids, embed_unique(embedder, texts))
-    n = store.count("embedded")
-    if summary.embedded and index.factory != _effective_factory(n, embedder.dim, factory, large_factory,
-                                                                large_threshold,
-                                                                (compressed_factory, compressed_threshold)):
+    if summary.embedded and tier_outgrown(index, store.count("embedded"), embedder.dim, factory, large_factory,
+                                          large_threshold, **tier):
         index = sync_index(store, embedder.name, embedder.dim, *index_args, **tier)
     summary.seconds = time.perf_counter() - t0
     summary.index_factory = index.factory

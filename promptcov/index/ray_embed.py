@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from promptcov.index.embed import EmbedSummary, ShardSink, index_kwargs, sync_index
+from promptcov.index.embed import EmbedSummary, ShardSink, index_kwargs, sync_index, tier_outgrown
 from promptcov.index.embedders import load_embedder
 from promptcov.index.records import embed_text
 from promptcov.index.store import Store
@@ -113,9 +113,8 @@ def embed_pending_ray(store: Store, embed_cfg, index_cfg, address: str | None = 
     finally:
         if started:
             ray.shutdown()
-    if index.factory.startswith("IDMap2,Flat") and index_cfg.factory == "auto" \
-            and index.ntotal > index_cfg.large_threshold:
-        index = sync_index(store, name, dim, **index_kwargs(index_cfg))
+    if summary.embedded and tier_outgrown(index, store.count("embedded"), dim, **index_kwargs(index_cfg)):
+        index = sync_index(store, name, dim, **index_kwargs(index_cfg))  # the next tier, as the local job does
     return _finish(summary, index, t0)
 
 

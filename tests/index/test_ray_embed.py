@@ -69,6 +69,22 @@ def test_ray_matches_local_resumes_and_never_embeds_twice(tmp_path, ray_cluster)
         assert remote.manifest()["model"] == "hashing-test-embedder"
 
 
+def test_ray_moves_a_grown_store_to_the_compressed_tier(tmp_path, ray_cluster):
+    """Past ``compressed_threshold`` the Ray job rebuilds to the compressed tier, as the local job does."""
+    log = _log(tmp_path / "a.jsonl", 300)
+    cfg = EmbedConfig(model="hashing-test-embedder", shard_size=64)
+    small = IndexConfig(compressed_threshold=250, compressed_factory="IDMap2,IVF4,SQ8", rerank_k=10)
+    with Store(tmp_path / "ray") as remote, Store(tmp_path / "local") as local:
+        ingest_files(remote, [log])
+        ingest_files(local, [log])
+        s = embed_pending_ray(remote, cfg, small, wave_shards=2)
+        want = embed_pending(local, HashingEmbedder(), shard_size=64, compressed_threshold=250,
+                             compressed_factory="IDMap2,IVF4,SQ8", rerank_k=10)
+        assert want.index_factory.endswith("SQ8")
+        assert s.index_factory == want.index_factory and s.index_count == 300
+        assert "SQ8" in VectorIndex.load(remote.index_dir, model="hashing-test-embedder", dim=64).factory
+
+
 @pytest.mark.e2e
 def test_ray_matches_local_with_the_real_model(tmp_path, ray_cluster):
     from promptcov.index.embedders import load_embedder
