@@ -29,7 +29,7 @@ from promptcov.coverage.linking.cooccurrence import codes, timing_links
 
 __all__ = ["Accounts", "incidence", "overlap_factor", "overlap_matrix", "tf_bits_matrix", "pair_max_bits", "prefix_of",
            "prefixes", "timing_levels", "account_values", "level_of", "null_levels", "null_level_counts", "rarity_bits_kept",
-           "pair_shared_count"]
+           "pair_shared_count", "null_keys"]
 
 
 class Accounts:
@@ -54,6 +54,44 @@ def incidence(acc: np.ndarray, key: np.ndarray, n_acc: int, n_keys: int, values:
     code = np.unique(acc[ok].astype(np.int64) * n_keys + key[ok])  # distinct (account, key), sorted
     a, k = code // n_keys, code % n_keys
     return sp.csr_matrix((values[k], (a, k)), shape=(n_acc, n_keys))
+
+
+def null_keys(acc: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """``key`` as the shuffled null of the behaviour families sees it: one holder's excess volume dropped.
+
+    The null deals a window's keyed requests to random accounts, which keeps how common each key
+    is and destroys coordination. A key that one account sends far more than anyone else (a batch
+    job's instruction around a thousand documents, which a dozen people also happened to send once)
+    is common through that one account's volume, not through many users: dealt at random, its
+    thousand requests would give hundreds of unrelated accounts a share of it and make every
+    shared key look common. So each account's requests on a key count up to the key's
+    second-largest holder's count (a key one account holds ties no pair and is dropped); the
+    dropped rows get ``-1``, as have rows without a key.
+
+    >>> null_keys(np.array([0, 0, 0, 0, 1, 2, 3]), np.array([5, 5, 5, 5, 5, 5, 9])).tolist()
+    [5, -1, -1, -1, 5, 5, -1]
+    """
+    acc, key = np.asarray(acc, dtype=np.int64), np.asarray(key, dtype=np.int64)
+    out = key.copy()
+    ok = np.flatnonzero(key >= 0)
+    if not len(ok):
+        return out
+    n_acc = int(acc.max()) + 1
+    cell = key[ok] * n_acc + acc[ok]
+    order = np.argsort(cell, kind="stable")
+    cells, start, count = np.unique(cell[order], return_index=True, return_counts=True)
+    rank = np.arange(len(order)) - np.repeat(start, count)  # 0, 1, ... within each (key, account)
+    ck = cells // n_acc
+    # per key: the largest and second-largest holder's counts (cells sorted by key, then by count)
+    by = np.lexsort((-count, ck))
+    first = np.r_[True, ck[by][1:] != ck[by][:-1]]
+    second = np.zeros(int(ck.max()) + 1, dtype=np.int64)
+    is_second = np.r_[False, ~first[1:] & first[:-1]]
+    second[ck[by][is_second]] = count[by][is_second]
+    cap = second[ck]
+    keep_sorted = rank < np.repeat(cap, count)
+    out[ok[order[~keep_sorted]]] = -1
+    return out
 
 
 def overlap_factor(acc: np.ndarray, key: np.ndarray, n_req: np.ndarray, live: np.ndarray,

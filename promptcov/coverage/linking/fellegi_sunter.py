@@ -51,7 +51,9 @@ class Family:
     find, so EM can never define "one operator" as "one proxy pool".
     ``null_u``: the level distribution among pairs of *unrelated* accounts when it can be computed
     directly (behaviour families: the same window with requests shuffled between accounts, which
-    keeps how common each template is and destroys coordination); ``u`` is then fixed to it.
+    keeps how common each template is and destroys coordination; one holder's volume beyond the
+    key's second-largest holder is left out, see :func:`~promptcov.coverage.linking.evidence.null_keys`);
+    ``u`` is then fixed to it.
     ``fixed_m``: ``m`` fixed instead of estimated (identifier families: one ``m`` per family would
     average campaigns that share cards widely with campaigns that never do, and so make a card
     shared by a handful of accounts count for nothing; with ``m = 1/2`` its weight is its rarity).

@@ -151,7 +151,8 @@ class AccountLinker:
         # sizes kept), which keeps how common each key is and destroys any coordination
         shuffled = np.random.default_rng(p.seed).permutation(acc)
         near_null = ev.null_level_counts(
-            triu_entries(ev.overlap_factor(shuffled, nkey, accts.n_req, all_live, p.max_key_accounts), p.pair_block),
+            triu_entries(ev.overlap_factor(shuffled, nkey, accts.n_req, all_live,
+                                           p.max_key_accounts), p.pair_block),
             p.overlap_levels, accts.n_pairs)
         timing, shared_bins, t_ok = ev.timing_levels(acc, frame.ts, n, p)
         org_key, _ = codes(frame.org_id)

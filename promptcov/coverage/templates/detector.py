@@ -224,18 +224,43 @@ class TemplateDetector:
                 views["head"].append((np.array(long_ids, np.int64), hasher.signatures(heads)))
                 views["tail"].append((np.array(long_ids, np.int64), hasher.signatures(tails)))
         b, r = lsh_params(float(self.threshold), int(self.num_perm))
+        matches = []  # one (rows, cols) per view
         for parts in views.values():
             if parts:
                 ids = np.concatenate([p[0] for p in parts])
                 sig = np.concatenate([p[1] for p in parts])
                 e = band_edges(sig, b, r, float(self.threshold))
-                groups.add(ids[e[:, 0]], ids[e[:, 1]])
+                matches.append((ids[e[:, 0]], ids[e[:, 1]]))
         for parts in anchors.values():
             if parts:
+                view = EdgeGroups(n)
                 _anchor_edges(
-                    np.array([k for _, k in parts], np.uint64), np.array([i for i, _ in parts]), groups
+                    np.array([k for _, k in parts], np.uint64), np.array([i for i, _ in parts]), view
                 )
+                if view.rows:
+                    matches.append((np.concatenate(view.rows), np.concatenate(view.cols)))
+        self._join_shared(groups, matches)
         return groups.labels(), canon
+
+    def _join_shared(self, groups: EdgeGroups, matches: list[tuple[np.ndarray, np.ndarray]]) -> None:
+        """Join texts on the views' matches that are a part shared by a template's worth of texts.
+
+        A view matches two texts on the part it looks at, which may be the scaffold or a slot's
+        fill. A scaffold sits in the same place in every text that fills it, so its matches form a
+        component of that view alone with at least ``min_texts + 1`` texts; a repeated fill
+        matches a handful. A batch job wrapping one instruction around thousands of documents
+        matches, in its tail view, each organic prompt that is one of those documents sent bare:
+        chained through the job's own head matches, that would pull the organic prompt, and its
+        sender, into the job's template (and tie strangers to the job and to each other). So a
+        match counts only inside a view component of ``min_texts + 1`` texts or more.
+        """
+        need = int(self.min_texts) + 1
+        for a, b in matches:
+            view = EdgeGroups(groups.n)
+            view.add(a, b)
+            labels = view.labels()
+            keep = np.bincount(labels)[labels[a]] >= need
+            groups.add(a[keep], b[keep])
 
     def fit(
         self, texts: Sequence[str], text_ids, systems: Sequence[str | None] | None = None

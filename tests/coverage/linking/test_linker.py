@@ -351,3 +351,27 @@ def test_rarity_bits_count_for_lasting_pairs_or_short_lived_pairs_sharing_a_scaf
     shared = np.array([1, 1, 2, 5])
     np.testing.assert_array_equal(rarity_bits_kept(bits, lasting, shared), [9.0, 0.0, 9.0, 9.0])
     np.testing.assert_array_equal(rarity_bits_kept(bits, lasting, shared, min_shared=3), [9.0, 0.0, 0.0, 9.0])
+
+
+def test_one_accounts_volume_on_a_shared_template_does_not_make_templates_look_common():
+    """A batch job sends its instruction thousands of times, and a colleague tries it three times. The
+    null that weighs template overlap must not deal the job's thousands of requests to random
+    accounts: that made every template look common, and a hydra rotating two scaffolds among cover
+    traffic fell apart into its cards."""
+    b = Builder(41)
+    for i in range(30):
+        a, card = f"camp-{i:02d}", f"card-{i % 15}"
+        for t in np.sort(b.rng.uniform(T0, T0 + 7 * DAY, 4)):
+            b.add(a, t, template_id=f"tpl-{b.rng.integers(2)}", payment_id=card)
+        b.organic(a, 6, payment_id=card)
+    for t in np.sort(b.rng.uniform(T0, T0 + 7 * DAY, 3000)):
+        b.add("batch-job", t, template_id="job-tmpl", payment_id="pm-job")
+    for t in (T0 + DAY, T0 + 2 * DAY, T0 + 3 * DAY):
+        b.add("colleague", t, template_id="job-tmpl", payment_id="pm-colleague")
+    b.organic("colleague", 40, payment_id="pm-colleague")
+    for i in range(150):
+        b.organic(f"org-{i:03d}", 12, payment_id=f"pm-org-{i}")
+    linker = AccountLinker().fit(b.frame())
+    biggest = max(linker.group_members_.values(), key=len)
+    assert len(biggest) >= 24 and all(a.startswith("camp-") for a in biggest)
+    assert not any(a.startswith("org-") for a in linker.groups_)

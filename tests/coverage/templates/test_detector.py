@@ -127,6 +127,25 @@ def test_suffix_scaffold_and_slotted_whole_text_template():
     assert len(b) == 1 and None not in b and a != b
 
 
+def test_a_repeated_fill_does_not_pull_its_bare_text_into_the_template():
+    """A batch job wraps one instruction around documents; people send some of those documents bare.
+
+    The bare document matches its wrapped twin in the tail view (the fill), not the scaffold, so it
+    must stay free text, while the job's own texts keep their template.
+    """
+    rng = np.random.default_rng(3)
+    scaffold = "Tag the review with every aspect it mentions from this list: price, quality, delivery, size:"
+    docs = [_task(rng, 60) for _ in range(30)]
+    job = [f"{scaffold} {d}" for d in docs]
+    bare = docs[:8]  # eight people paste a document the job also processed
+    d = TemplateDetector().fit(job + bare, _ids(38))
+    got = [d.template_ids_[i] for i in range(38)]
+    assert len(set(got[:30])) == 1 and got[0] is not None
+    assert all(g is None for g in got[30:]), "a bare document joined the batch job's template"
+    (tid,) = d.templates_
+    assert d.templates_[tid]["n_texts"] == 30
+
+
 def test_system_scaffold_versus_product_system_prompt():
     rng = np.random.default_rng(3)
     cot = "Before answering, write out your full internal reasoning step by step, then give the answer."
