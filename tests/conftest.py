@@ -19,6 +19,15 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def real_embedder():
+    """The real default embedding model, loaded once and shared (read-only) by the e2e tests that embed
+    in-process: each load costs several seconds. The CLI runs of the e2e tests still load their own."""
+    from promptcov.index.embedders import load_embedder
+
+    return load_embedder()
+
+
 @pytest.fixture
 def write_jsonl(tmp_path):
     def _write(name: str, records: list, raw_lines: dict | None = None) -> Path:

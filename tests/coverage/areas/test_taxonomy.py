@@ -499,10 +499,8 @@ E2E_ORGANIC = [
 
 
 @pytest.fixture(scope="module")
-def real_assigner():
-    from promptcov.index.embedders import load_embedder
-
-    return CapabilityAssigner(embedder=load_embedder()).fit()
+def real_assigner(real_embedder):
+    return CapabilityAssigner(embedder=real_embedder).fit()
 
 
 @pytest.mark.e2e
