@@ -20,7 +20,7 @@ EVAL_SEED = 119  # evaluation seeds are 100-119; development used 0-5 (README, "
 
 
 @pytest.fixture(scope="module")
-def scored(tmp_path_factory):
+def scored(tmp_path_factory, real_assigner):  # real_assigner: the run reads its fit from the session cache
     work = tmp_path_factory.mktemp("e2e-eval")
     sim = simulate_family(EVAL_SEED, work / "sim", split="eval", scale=0.1)
     store = work / "store"

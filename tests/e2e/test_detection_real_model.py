@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, real_assigner):  # real_assigner: the run reads its fit from the session cache
     work = tmp_path_factory.mktemp("e2e")
     sim = simulate(SimConfig(scale=0.1, seed=5, volume=0.6, bad_records=3), work / "sim")
     store = work / "store"

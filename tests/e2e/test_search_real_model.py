@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from promptcov.index.embed import embed_pending
-from promptcov.index.embedders import load_embedder
 from promptcov.index.ingest import ingest_files
 from promptcov.index.search import Searcher
 from promptcov.index.store import Store
@@ -21,8 +20,8 @@ CORPUS = Path(__file__).resolve().parents[2] / "promptcov" / "data" / "corpus"
 
 
 @pytest.fixture(scope="module")
-def model():
-    return load_embedder()
+def model(real_embedder):
+    return real_embedder
 
 
 def _build(tmp: Path, prompts: list[str], model) -> Searcher:

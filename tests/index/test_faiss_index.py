@@ -1,5 +1,7 @@
 """The compressed index tier: IVF-PQ past a threshold, memory-mapped on load, re-ranked exactly from the shards."""
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -14,14 +16,40 @@ N = 10_500                      # > 39 * 256, the floor to train a product quant
 FACTORY = "IDMap2,IVF16,PQ8np"  # 8 sub-vectors of 4 dims: 8 bytes per vector, coarse on purpose
 
 
-@pytest.fixture
-def store(tmp_path):
+def _write_store(path):
     x = clustered(N, DIM)
     ids = np.arange(N, dtype=np.int64) * 7 + 3          # text ids are not row numbers
-    s = Store(tmp_path / "store")
+    s = Store(path)
     s.bind_model("m", DIM)
     for shard, start in enumerate(range(0, N, 1000)):
         s.write_shard(shard, ids[start:start + 1000], x[start:start + 1000])
+    return s, ids, x
+
+
+@pytest.fixture
+def store(tmp_path):
+    s, ids, x = _write_store(tmp_path / "store")
+    yield s, ids, x
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A store whose compressed index is trained once (``FACTORY``, ``rerank_k`` 200): training the
+    product quantiser is the slow part, so the tests that only read or damage the index share it."""
+    path = tmp_path_factory.mktemp("trained") / "store"
+    s, ids, x = _write_store(path)
+    built = sync_index(s, "m", DIM, compressed_factory=FACTORY, compressed_threshold=N - 1, nprobe=16,
+                       rerank_k=200)
+    s.close()
+    return path, ids, x, built
+
+
+@pytest.fixture
+def trained_copy(trained, tmp_path):
+    """A private copy of :func:`trained` for a test that changes the store or its index."""
+    path, ids, x, _ = trained
+    s = Store(shutil.copytree(path, tmp_path / "store"), create=False)
     yield s, ids, x
     s.close()
 
@@ -38,8 +66,10 @@ def test_is_compressed_and_training_floor():
     assert min_train_size(FACTORY, DIM) == 39 * 256
 
 
-def test_auto_switches_to_compressed_past_threshold_and_reranks_exactly(store):
-    s, ids, x = store
+def test_auto_switches_to_compressed_past_threshold_and_reranks_exactly(trained, trained_copy):
+    built = trained[3]  # what sync_index built on the fresh store
+    assert built.factory == FACTORY and built.ntotal == N
+    s, ids, x = trained_copy
     ix = sync_index(s, "m", DIM, compressed_factory=FACTORY, compressed_threshold=N - 1, nprobe=16, rerank_k=200)
     assert ix.factory == FACTORY and ix.ntotal == N
     q = x[:50] + 0.05 * np.random.default_rng(1).standard_normal((50, DIM)).astype(np.float32)
@@ -59,8 +89,8 @@ def test_auto_switches_to_compressed_past_threshold_and_reranks_exactly(store):
     assert not np.allclose(approx_s[:, 0], want_s[:, 0], atol=1e-4)
 
 
-def test_adding_to_a_memory_mapped_index_reads_it_first(store):
-    s, ids, x = store
+def test_adding_to_a_memory_mapped_index_reads_it_first(trained_copy):
+    s, ids, x = trained_copy
     sync_index(s, "m", DIM, compressed_factory=FACTORY, compressed_threshold=N - 1, nprobe=16)
     loaded = VectorIndex.load(s.index_dir, model="m", dim=DIM)
     new = clustered(3, DIM, seed=9)
@@ -82,8 +112,8 @@ def test_shard_rows_reads_single_rows_and_reports_unknown_ids(store):
     rows.close()
 
 
-def test_rerank_leaves_out_a_missing_shard_with_approximate_scores(store, caplog):
-    s, ids, x = store
+def test_rerank_leaves_out_a_missing_shard_with_approximate_scores(trained_copy, caplog):
+    s, ids, x = trained_copy
     sync_index(s, "m", DIM, compressed_factory=FACTORY, compressed_threshold=N - 1, nprobe=16)
     s.shard_path(0).unlink()
     loaded = VectorIndex.load(s.index_dir, model="m", dim=DIM)

@@ -86,15 +86,14 @@ def test_ray_moves_a_grown_store_to_the_compressed_tier(tmp_path, ray_cluster):
 
 
 @pytest.mark.e2e
-def test_ray_matches_local_with_the_real_model(tmp_path, ray_cluster):
-    from promptcov.index.embedders import load_embedder
-
+def test_ray_matches_local_with_the_real_model(tmp_path, ray_cluster, real_embedder):
     log = _log(tmp_path / "a.jsonl", 200)
     cfg = EmbedConfig(shard_size=64)
     with Store(tmp_path / "local") as local, Store(tmp_path / "ray") as remote:
         ingest_files(local, [log])
         ingest_files(remote, [log])
-        embed_pending(local, load_embedder(cfg.model), shard_size=64)
+        assert real_embedder.name == cfg.model  # the default model, loaded once per session
+        embed_pending(local, real_embedder, shard_size=64)
         embed_pending_ray(remote, cfg, IndexConfig())
         a, b = _vectors(local), _vectors(remote)
         assert set(a) == set(b) and min(float(a[t] @ b[t]) for t in a) >= 0.999

@@ -56,21 +56,34 @@ def test_map_writes_tables_and_every_text_is_assigned(mapped):
     assert store.count("templates") > 0
 
 
-def test_same_seed_same_map(mapped, tmp_path, sim):
-    store, emb, cfg, _ = mapped
-    other = _store(tmp_path / "s2", sim.log_paths, emb)
-    run_map(other, cfg, embedder=emb)
-    q = "SELECT text_id, cluster_id, capability, template_id FROM text_map ORDER BY text_id"
-    assert store.con.execute(q).fetchall() == other.con.execute(q).fetchall()
+TEXT_MAP = "SELECT text_id, cluster_id, capability, template_id FROM text_map ORDER BY text_id"
 
 
-def test_remap_keeps_cluster_ids_and_marks_none_new(mapped, tmp_path, sim):
-    store, emb, cfg, _ = mapped
-    again = _store(tmp_path / "s3", sim.log_paths, emb)
-    run_map(again, cfg, embedder=emb)
-    before = dict(again.con.execute("SELECT text_id, cluster_id FROM text_map").fetchall())
+@pytest.fixture(scope="module")
+def second_store(tmp_path_factory, mapped, sim):
+    """A second store of the same logs, mapped once with the same config (``text_map`` kept), then
+    re-mapped: the first map is compared with ``mapped``, the re-map with the first map."""
+    _, emb, cfg, _ = mapped
+    again = _store(tmp_path_factory.mktemp("store2") / "s2", sim.log_paths, emb)
+    s1 = run_map(again, cfg, embedder=emb)
+    first = again.con.execute(TEXT_MAP).fetchall()
     s2 = run_map(again, cfg, embedder=emb)  # same data re-mapped: same regions keep their ids
-    after = dict(again.con.execute("SELECT text_id, cluster_id FROM text_map").fetchall())
+    after = again.con.execute(TEXT_MAP).fetchall()
+    again.close()
+    return s1, first, s2, after
+
+
+def test_same_seed_same_map(mapped, second_store):
+    store, _, _, _ = mapped
+    s1, first, _, _ = second_store
+    assert s1.version == 1
+    assert store.con.execute(TEXT_MAP).fetchall() == first
+
+
+def test_remap_keeps_cluster_ids_and_marks_none_new(second_store):
+    _, first, s2, after = second_store
+    before = {t: c for t, c, _, _ in first}
+    after = {t: c for t, c, _, _ in after}
     same = sum(before[t] == after[t] for t in before) / len(before)
     assert s2.version == 2 and same > 0.95 and s2.new_clusters == 0
 

@@ -198,10 +198,8 @@ AGENT_VS_CODING = [
 
 
 @pytest.mark.e2e
-def test_real_model_tells_agentic_coding_from_coding():
-    from promptcov.index.embedders import load_embedder
-
-    a = CapabilityAssigner(embedder=load_embedder()).fit()
+def test_real_model_tells_agentic_coding_from_coding(real_assigner):
+    a = real_assigner  # CapabilityAssigner(embedder=<the real model>).fit(), shared by the session
     systems, prompts, want = zip(*AGENT_VS_CODING, strict=True)
     areas, _, _ = a.predict(list(systems), list(prompts))
     got = list(areas)

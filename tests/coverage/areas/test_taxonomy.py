@@ -498,13 +498,6 @@ E2E_ORGANIC = [
 ]
 
 
-@pytest.fixture(scope="module")
-def real_assigner():
-    from promptcov.index.embedders import load_embedder
-
-    return CapabilityAssigner(embedder=load_embedder()).fit()
-
-
 @pytest.mark.e2e
 def test_real_model_on_prompts_written_here(real_assigner):
     systems = [s for s, _, _ in E2E_PROMPTS] + [""] * len(E2E_ORGANIC)
