@@ -9,12 +9,18 @@ rarity are compared in :mod:`promptcov.coverage.linking.evidence`.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.stats import binom
 
+from promptcov.coverage.linking.sync_lsh import lsh_pairs, product_entries
+
 __all__ = ["near_duplicate_families", "timing_links", "codes", "pick"]
+
+log = logging.getLogger(__name__)
 
 
 def near_duplicate_families(vectors: np.ndarray, min_cosine: float, k: int = 10) -> np.ndarray:
@@ -61,6 +67,9 @@ def timing_links(
     alpha: float = 0.01,
     lag_s: tuple[float, ...] = (86400.0, 172800.0),
     chunk_cells: int = 5_000_000,
+    exact_pairs: float = 1e9,
+    lsh: tuple[int, int, int] = (128, 3, 64),
+    seed: int = 0,
 ) -> tuple[sp.coo_matrix, dict]:
     """Score account pairs whose activity falls into the same short time bins far beyond chance.
 
@@ -79,6 +88,11 @@ def timing_links(
     binomial tail test (shared bins of the smaller account, null rate ``E / min(s_a, s_b)``) at
     ``alpha`` divided by the number of pairs compared.
     Products run as sparse row chunks (memory ~ ``chunk_cells``), never a dense n x n matrix.
+    When the product would list more than ``exact_pairs`` entries (``sum_bins df^2 / 2``: it grows
+    with the square of the accounts), the candidates come from MinHash/LSH banding of the
+    accounts' bin sets instead (``lsh`` = bands, rows, largest bucket; see
+    :mod:`~promptcov.coverage.linking.sync_lsh`), a subset of the product's pairs that keeps the
+    synchronised ones with high probability; every candidate is then scored and tested exactly.
 
     Returns the upper-triangular score matrix (account codes) and ``{(a, b): shared bins}``.
     """
@@ -87,7 +101,10 @@ def timing_links(
     if len(elig) < 2:
         return sp.coo_matrix((n_acc, n_acc)), {}
     occ = _Occupancy(acc, ts, elig, n_acc, bin_s, min_lift)
-    r, c, o = occ.candidates(min_score, chunk_cells)
+    if product_entries(occ.x) <= exact_pairs:
+        r, c, o = occ.candidates(min_score, chunk_cells)
+    else:
+        r, c, o = occ.lsh_candidates(min_score, chunk_cells, lsh, seed)
     score = shared = np.zeros(0)
     if len(r):
         e = np.maximum(occ.uniform(r, c), occ.lagged(r, c, lag_s))
@@ -147,6 +164,23 @@ class _Occupancy:
             r, c, o = r[up], c[up], o[up]
             keep = self.excess(r, c, o, self.uniform(r, c)) >= min_score
             parts.append((r[keep], c[keep], o[keep]))
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
+    def lsh_candidates(self, min_score, chunk_cells, lsh, seed):
+        """The LSH pairs (see :func:`~promptcov.coverage.linking.sync_lsh.lsh_pairs`) passing the uniform null."""
+        bands, rows, max_bucket = lsh
+        r_all, c_all = lsh_pairs(self.x, bands=bands, rows=rows, max_bucket=max_bucket, seed=seed)
+        log.info("synchrony: %d LSH candidate pairs among %d accounts", len(r_all), self.x.shape[0])
+        parts = []
+        mean_nnz = max(self.x.nnz / max(self.x.shape[0], 1), 1.0)
+        step = max(1, int(chunk_cells // mean_nnz))
+        for start in range(0, len(r_all), step):
+            r, c = r_all[start : start + step], c_all[start : start + step]
+            o = np.asarray(self.xw[r].multiply(self.x[c]).sum(axis=1)).ravel()
+            keep = (o > 0) & (self.excess(r, c, o, self.uniform(r, c)) >= min_score)
+            parts.append((r[keep], c[keep], o[keep]))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
     def lagged(self, r, c, lag_s):
