@@ -1,4 +1,4 @@
-"""Benchmark: time and peak memory of the score job's three steps at 10^5 and 10^6 requests.
+"""Benchmark: time and peak memory of the score job's three steps at 10^5, 10^6 and 10^7 requests.
 
 Synthetic window (development data, not tuned on anything): benign accounts with their own
 templates, IPs and payment ids spread over a week, plus sweep groups (accounts sharing one
@@ -24,6 +24,7 @@ import platform
 import resource
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -95,18 +96,18 @@ def synth_frame(n: int, seed: int = 0, n_vectors: int = 4000, dim: int = 384,
     cluster_id = vec_row % 200
     cap = np.array(CAPABILITIES, dtype=object)[cluster_id % len(CAPABILITIES)]
     acc_names = np.array([f"acct-{i:07d}" for i in range(n_acc)], dtype=object)
+    # string columns index small vocabularies (one object per distinct value), as the frame interns them
     ips = np.array([f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in range(n_acc)], dtype=object)
-    ip = ips[acc]
     gip = np.array([f"172.16.{g % 256}.{k}" for g in range(max(n_groups, 1)) for k in range(1, 26)], dtype=object)
-    ip[sweep_acc] = gip[acc[sweep_acc]]
-    pay = np.array([f"pay-{i}" for i in range(n_acc)], dtype=object)[acc]
-    pay[sweep_acc] = np.array([f"pay-g{g}-{acc_i % 3}" for g, acc_i in zip(group[sweep_acc], acc[sweep_acc],
-                                                                           strict=True)], dtype=object)
+    ip = np.concatenate([ips, gip])[np.where(sweep_acc, n_acc + acc, acc)]  # a group's accounts share a /24
+    pays = np.array([f"pay-{i}" for i in range(n_acc)] + [f"pay-g{g}-{k}" for g in range(max(n_groups, 1))
+                                                          for k in range(3)], dtype=object)
+    pay = pays[np.where(sweep_acc, n_acc + np.maximum(group, 0) * 3 + acc % 3, acc)]
+    asns = np.array([f"AS{64500 + (a % 50)}" for a in range(50)], dtype=object)
+    agents = np.array(["Mozilla/5.0", "python-httpx/0.27"], dtype=object)
     cols = {"account_id": acc_names[acc], "ts": ts, "text_id": text_id, "vec_row": vec_row,
             "cluster_id": cluster_id, "capability": cap, "template_id": template_id,
-            "ip": ip, "payment_id": pay,
-            "asn": np.array([f"AS{64500 + (a % 50)}" for a in range(n_acc)], dtype=object)[acc],
-            "user_agent": np.where(sweep_acc, "python-httpx/0.27", "Mozilla/5.0").astype(object),
+            "ip": ip, "payment_id": pay, "asn": asns[acc % 50], "user_agent": agents[sweep_acc.astype(np.int64)],
             "model": np.full(n, "model-x", dtype=object)}
     # popularity as the map job computes it (promptcov.pipeline.map_job): the benign accounts' templates,
     # each used once or twice by ~6% of the accounts, are public-prompt-like; the groups' are not
@@ -117,25 +118,31 @@ def synth_frame(n: int, seed: int = 0, n_vectors: int = 4000, dim: int = 384,
                    "distinct_vectors": n_vectors, "distinct_texts": n_texts}
 
 
+@contextmanager
+def _step(row: dict, name: str):
+    """Time one step into ``row[name + "_s"]`` and its peak RSS into ``row[name + "_peak_mb"]``."""
+    t = time.perf_counter()
+    with PeakRSS() as mem:
+        yield
+    row[name + "_s"] = time.perf_counter() - t
+    row[name + "_peak_mb"] = mem.peak
+
+
 def bench_one(n: int, seed: int) -> dict:
     row: dict = {"n_requests": n}
     with PeakRSS() as mem:
-        t = time.perf_counter()
-        frame, info = synth_frame(n, seed)
-        row["build_frame_s"] = time.perf_counter() - t
+        with _step(row, "build_frame"):
+            frame, info = synth_frame(n, seed)
         row.update(info)
         row["rss_after_frame_mb"] = rss_mb()
-        t = time.perf_counter()
-        linker = AccountLinker().fit(frame)
-        row["link_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        pivots = detect_pivots(frame, linker.groups_)
-        row["pivots_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        det = SweepDetector().fit(frame, groups=linker.groups_, group_members=linker.group_members_,
-                                  links=linker.edges_, pivots=pivots, membership=linker.membership_,
-                                  cohesion=linker.cohesion_)
-        row["detect_s"] = time.perf_counter() - t
+        with _step(row, "link"):
+            linker = AccountLinker().fit(frame)
+        with _step(row, "pivots"):
+            pivots = detect_pivots(frame, linker.groups_)
+        with _step(row, "detect"):
+            det = SweepDetector().fit(frame, groups=linker.groups_, group_members=linker.group_members_,
+                                      links=linker.edges_, pivots=pivots, membership=linker.membership_,
+                                      cohesion=linker.cohesion_)
     row["score_s"] = row["link_s"] + row["pivots_s"] + row["detect_s"]
     row["peak_rss_mb"] = mem.peak
     row["linked_groups"] = len(linker.group_members_)
@@ -162,18 +169,23 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rows = []
     hdr = (f"{'requests':>10} {'accounts':>9} {'frame s':>8} {'link s':>8} {'pivots s':>9} {'detect s':>9} "
-           f"{'score s':>8} {'peak MB':>8} {'groups':>7} {'links':>9} {'benign grouped':>15} {'flagged':>8} dominant")
+           f"{'score s':>8} {'peak MB':>8} {'frame/link/pivots/detect peak MB':>33} {'groups':>7} {'links':>9} "
+           f"{'benign grouped':>15} {'flagged':>8} dominant")
     print(hdr)
     for n in args.sizes:
         r = bench_one(n, args.seed)
         rows.append(r)
         print(f"{n:>10} {r['accounts']:>9} {r['build_frame_s']:>8.1f} {r['link_s']:>8.1f} {r['pivots_s']:>9.1f} "
-              f"{r['detect_s']:>9.1f} {r['score_s']:>8.1f} {r['peak_rss_mb']:>8.0f} {r['linked_groups']:>7} "
+              f"{r['detect_s']:>9.1f} {r['score_s']:>8.1f} {r['peak_rss_mb']:>8.0f} {_peaks(r):>33} {r['linked_groups']:>7} "
               f"{r['links']:>9} {r['benign_accounts_grouped']:>15} {r['flagged_accounts']:>8} {r['dominant_step']}",
               flush=True)
         _write(args.out, rows)
     print(f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; wrote {args.out}")
     return 0
+
+
+def _peaks(r: dict) -> str:
+    return "/".join(f"{r[k + '_peak_mb']:.0f}" for k in ("build_frame", "link", "pivots", "detect"))
 
 
 def _write(out: Path, rows: list) -> None:

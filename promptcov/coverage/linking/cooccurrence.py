@@ -68,7 +68,7 @@ def timing_links(
     lag_s: tuple[float, ...] = (86400.0, 172800.0),
     chunk_cells: int = 5_000_000,
     exact_pairs: float = 1e9,
-    lsh: tuple[int, int, int] = (128, 3, 64),
+    lsh: tuple[int, int, int] = (160, 4, 64),
     seed: int = 0,
 ) -> tuple[sp.coo_matrix, dict]:
     """Score account pairs whose activity falls into the same short time bins far beyond chance.

@@ -35,9 +35,12 @@ __all__ = ["Accounts", "incidence", "overlap_factor", "overlap_matrix", "tf_bits
 class Accounts:
     """Account codes of a frame: ``ids`` (sorted), ``code`` per request, ``n_req`` per account."""
 
-    def __init__(self, account_id: np.ndarray):
-        self.ids, code = np.unique(np.asarray(account_id).astype(str), return_inverse=True)
-        self.code = code.astype(np.int64).ravel()
+    def __init__(self, account_id: np.ndarray, coded: tuple[np.ndarray, np.ndarray] | None = None):
+        if coded is None:
+            self.ids, code = np.unique(np.asarray(account_id).astype(str), return_inverse=True)
+        else:  # (codes into the sorted distinct ids, the ids): the same as above, without the sort
+            code, self.ids = coded[0], np.asarray(coded[1]).astype(str)
+        self.code = np.asarray(code, dtype=np.int64).ravel()
         self.n = len(self.ids)
         self.n_req = np.bincount(self.code, minlength=self.n).astype(np.float64)
 
@@ -219,9 +222,12 @@ def prefixes(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def account_values(acc: np.ndarray, values: np.ndarray, n_acc: int, exclude: np.ndarray | None = None):
-    """``(tf matrix, holders, has_any)`` of an identifier column (None/'' ignored)."""
-    key, _ = codes(values)
+def account_values(acc: np.ndarray, values: np.ndarray | None, n_acc: int, exclude: np.ndarray | None = None,
+                   key: np.ndarray | None = None):
+    """``(tf matrix, holders, has_any, key)`` of an identifier column (None/'' ignored), or of its
+    codes ``key`` (-1 for none) when given."""
+    if key is None:
+        key, _ = codes(values)
     if exclude is not None:
         key = np.where(exclude, -1, key)
     mat, holders = tf_bits_matrix(acc, key, n_acc)

@@ -106,8 +106,8 @@ class LinkParams:
     timing_alpha: float = 0.01
     timing_levels: tuple[float, float] = (0.3, 0.6)
     timing_exact_pairs: float = 1e9
-    timing_lsh_bands: int = 128
-    timing_lsh_rows: int = 3
+    timing_lsh_bands: int = 160
+    timing_lsh_rows: int = 4
     timing_lsh_max_bucket: int = 64
     max_bits_template: float = 12.0
     max_bits_near_duplicate: float = 10.0

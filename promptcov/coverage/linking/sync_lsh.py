@@ -13,9 +13,10 @@ at most ``n x max_bucket`` pairs whatever the crowding: the candidate count is s
 settings, not by the log. Candidates are then scored exactly, as the product's pairs are.
 
 The probability that a pair of Jaccard ``J`` is a candidate is ``1 - (1 - J^rows)^bands`` (:func:`recall`):
-with the defaults (128 bands of 3) 0.97 at ``J = 0.3``, 0.9998 at 0.4, 0.87 at 0.25. Synchronised
-accounts fed by one scheduler share most of their bins (``J`` well above 0.5), while two random
-accounts of a busy week share ``J`` ~ 0.02 (a candidate with probability ~ 10^-3).
+with the defaults (160 bands of 4) 0.73 at ``J = 0.3``, 0.91 at 0.35, 0.984 at 0.4, > 0.9999 at 0.5.
+Synchronised accounts fed by one scheduler share most of their bins (``J`` well above 0.5), while
+two random accounts of a busy week share ``J`` ~ 0.02 (a candidate with probability ~ 2 x 10^-5):
+250k such accounts give ~20 candidates each (3 bands' rows would give ~400: too many to score).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ def recall(jaccard: float | np.ndarray, bands: int, rows: int) -> float | np.nda
     return 1.0 - (1.0 - np.asarray(jaccard, dtype=np.float64) ** rows) ** bands
 
 
-def lsh_pairs(x: sp.csr_matrix, *, bands: int = 128, rows: int = 3, max_bucket: int = 64,
+def lsh_pairs(x: sp.csr_matrix, *, bands: int = 160, rows: int = 4, max_bucket: int = 64,
               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Candidate pairs ``(r, c)``, ``r < c`` (sorted, unique), of rows of ``x`` whose bin sets collide in a band.
 
@@ -54,26 +55,40 @@ def lsh_pairs(x: sp.csr_matrix, *, bands: int = 128, rows: int = 3, max_bucket: 
     if n < 2:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     x.sort_indices()
-    starts = x.indptr[:-1]
     if (np.diff(x.indptr) == 0).any():
         raise ValueError("every row of the occupancy must hold a bin")
     rng = np.random.default_rng(seed)
+    idx = x.indices.astype(np.intp)
     found = np.zeros(0, np.int64)
     pending: list[np.ndarray] = []
     held = 0
-    for _ in range(bands):
-        key = np.zeros(n, np.uint64)
-        for _ in range(rows):
-            rank = rng.permutation(n_bins).astype(np.int64)
-            mh = np.minimum.reduceat(rank[x.indices], starts).astype(np.uint64)
-            key = (key ^ (mh + np.uint64(1))) * _MIX
-        pending.append(_bucket_pairs(key, rng.random(n), max_bucket, n))
-        held += len(pending[-1])
+    per = max(1, 64 // rows)  # bands hashed together: one gather of 64 permutations' ranks
+    for first in range(0, bands, per):
+        k = min(per, bands - first)
+        sig = _minhash(x, rng, k * rows, idx)
+        for j in range(k):
+            key = np.zeros(n, np.uint64)
+            for col in range(j * rows, (j + 1) * rows):
+                key = (key ^ (sig[:, col].astype(np.uint64) + np.uint64(1))) * _MIX
+            pending.append(_bucket_pairs(key, rng.random(n), max_bucket, n))
+            held += len(pending[-1])
         if held > 4 * max(len(found), n):  # merge now and then: memory stays near the distinct pairs
             found = _distinct(np.concatenate([found, *pending]))
             pending, held = [], 0
     found = _distinct(np.concatenate([found, *pending]))
     return found // n, found % n
+
+
+def _minhash(x: sp.csr_matrix, rng: np.random.Generator, k: int, idx: np.ndarray) -> np.ndarray:
+    """``(n, k)`` MinHash values of the rows' bin sets: each column the least rank of a row's bins under
+    one random permutation of the bins (``idx``: ``x.indices`` as intp, a gather and a ``reduceat`` each)."""
+    n, n_bins = x.shape
+    dtype = np.int16 if n_bins < 2**15 else np.int32
+    out, buf = np.empty((n, k), dtype=dtype), np.empty(len(idx), dtype=dtype)
+    for j in range(k):
+        np.take(rng.permutation(n_bins).astype(dtype), idx, out=buf)
+        out[:, j] = np.minimum.reduceat(buf, x.indptr[:-1])
+    return out
 
 
 def _distinct(codes: np.ndarray) -> np.ndarray:

@@ -50,7 +50,7 @@ def test_a_crowded_bucket_yields_at_most_max_bucket_pairs_per_member_and_band():
 
 
 def test_recall_formula():
-    assert recall(0.5, 128, 3) > 0.999 and recall(0.02, 128, 3) < 0.002
+    assert recall(0.5, 160, 4) > 0.9999 and recall(0.02, 160, 4) < 1e-4
     assert recall(1.0, 1, 5) == pytest.approx(1.0)
 
 
