@@ -29,6 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from promptcov.coverage.frame import RequestFrame
 from promptcov.coverage.linking.linker import AccountLinker
@@ -85,35 +86,37 @@ def synth_frame(n: int, seed: int = 0, n_vectors: int = 4000, dim: int = 384,
     n_templates = max(50, n_acc // 4)
     tmpl = rng.integers(0, n_templates, n)
     tmpl[sweep_acc] = n_templates + group[sweep_acc]        # one template per group
-    template_id = np.array([f"t{k}" for k in range(n_templates + max(n_groups, 1))], dtype=object)[tmpl]
-    template_id[rng.random(n) < 0.05] = "t-popular"
+    t_names = [f"t{k}" for k in range(n_templates + max(n_groups, 1))] + ["t-popular"]
+    tmpl[rng.random(n) < 0.05] = len(t_names) - 1
     n_texts = max(1000, n // 5)
     text_id = rng.integers(0, n_texts, n).astype(np.int64)
-    vec_row = text_id % n_vectors
     centers = rng.standard_normal((64, dim)).astype(np.float32)
     vectors = centers[rng.integers(0, 64, n_vectors)] + 0.4 * rng.standard_normal((n_vectors, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    # rows sorted by (account, ts) here, as the frame keeps them ("acct-%07d" sorts as the number)
+    order = np.lexsort((ts, acc))
+    acc, ts, tmpl, text_id, sweep_acc, group = (a[order] for a in (acc, ts, tmpl, text_id, sweep_acc, group))
+    del order
+    vec_row = text_id % n_vectors
     cluster_id = vec_row % 200
-    cap = np.array(CAPABILITIES, dtype=object)[cluster_id % len(CAPABILITIES)]
-    acc_names = np.array([f"acct-{i:07d}" for i in range(n_acc)], dtype=object)
-    # string columns index small vocabularies (one object per distinct value), as the frame interns them
-    ips = np.array([f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in range(n_acc)], dtype=object)
-    gip = np.array([f"172.16.{g % 256}.{k}" for g in range(max(n_groups, 1)) for k in range(1, 26)], dtype=object)
-    ip = np.concatenate([ips, gip])[np.where(sweep_acc, n_acc + acc, acc)]  # a group's accounts share a /24
-    pays = np.array([f"pay-{i}" for i in range(n_acc)] + [f"pay-g{g}-{k}" for g in range(max(n_groups, 1))
-                                                          for k in range(3)], dtype=object)
-    pay = pays[np.where(sweep_acc, n_acc + np.maximum(group, 0) * 3 + acc % 3, acc)]
-    asns = np.array([f"AS{64500 + (a % 50)}" for a in range(50)], dtype=object)
-    agents = np.array(["Mozilla/5.0", "python-httpx/0.27"], dtype=object)
-    cols = {"account_id": acc_names[acc], "ts": ts, "text_id": text_id, "vec_row": vec_row,
-            "cluster_id": cluster_id, "capability": cap, "template_id": template_id,
-            "ip": ip, "payment_id": pay, "asn": asns[acc % 50], "user_agent": agents[sweep_acc.astype(np.int64)],
-            "model": np.full(n, "model-x", dtype=object)}
+    acc_names = [f"acct-{i:07d}" for i in range(n_acc)]
+    ips = [f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in range(n_acc)]
+    gip = [f"172.16.{g % 256}.{k}" for g in range(max(n_groups, 1)) for k in range(1, 26)]  # a group's /24
+    pays = [f"pay-{i}" for i in range(n_acc)] + [f"pay-g{g}-{k}" for g in range(max(n_groups, 1)) for k in range(3)]
+    # string columns as codes into small vocabularies (Arrow dictionary arrays): no Python object per row
+    cols = {"account_id": _dict(acc, acc_names), "ts": ts, "text_id": text_id, "vec_row": vec_row,
+            "cluster_id": cluster_id, "capability": _dict(cluster_id % len(CAPABILITIES), CAPABILITIES),
+            "template_id": _dict(tmpl, t_names), "ip": _dict(np.where(sweep_acc, n_acc + acc, acc), ips + gip),
+            "payment_id": _dict(np.where(sweep_acc, n_acc + np.maximum(group, 0) * 3 + acc % 3, acc), pays),
+            "asn": _dict(acc % 50, [f"AS{64500 + a}" for a in range(50)]),
+            "user_agent": _dict(sweep_acc, ["Mozilla/5.0", "python-httpx/0.27"]),
+            "model": _dict(np.zeros(n, np.int32), ["model-x"])}
     # popularity as the map job computes it (promptcov.pipeline.map_job): the benign accounts' templates,
     # each used once or twice by ~6% of the accounts, are public-prompt-like; the groups' are not
-    pop = template_popularity(template_id, cols["account_id"])
-    cols["template_popular"] = np.array([pop[str(t)][1] for t in template_id], dtype=bool)
-    frame = RequestFrame.from_columns(cols, vectors=vectors)
+    names = np.array(t_names, dtype=object)
+    pop = template_popularity(names[tmpl], np.array(acc_names, dtype=object)[acc])
+    cols["template_popular"] = np.array([pop.get(t, (0, False))[1] for t in t_names], dtype=bool)[tmpl]
+    frame = RequestFrame.from_columns(cols, vectors=vectors, sort=False)
     return frame, {"accounts": n_acc, "sweep_accounts": n_sweep_acc, "groups": n_groups,
                    "distinct_vectors": n_vectors, "distinct_texts": n_texts}
 
@@ -126,6 +129,10 @@ def _step(row: dict, name: str):
         yield
     row[name + "_s"] = time.perf_counter() - t
     row[name + "_peak_mb"] = mem.peak
+
+
+def _dict(codes: np.ndarray, values: list) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)), pa.array(values))
 
 
 def bench_one(n: int, seed: int) -> dict:

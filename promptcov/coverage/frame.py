@@ -171,8 +171,9 @@ class RequestFrame:
 
 
 def encode_strings(values) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] | None:
-    """Intern a column of ``str``/``None`` (a sequence, numpy or pyarrow array): ``(object array whose
-    equal values share one object, (int32 codes, sorted distinct values))``, ``None`` for other values.
+    """Intern a column of ``str``/``None`` (a sequence, numpy or pyarrow array, dictionary-encoded or not):
+    ``(object array whose equal values share one object, (int32 codes, sorted distinct values))``,
+    ``None`` for other values.
 
     >>> arr, (code, values) = encode_strings(["b", None, "a", "b"])
     >>> arr.tolist(), code.tolist(), values.tolist()
@@ -186,9 +187,15 @@ def encode_strings(values) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] |
             values, type=pa.string())
         if isinstance(arr, pa.ChunkedArray):
             arr = arr.combine_chunks()
-        if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        text = (pa.types.is_string, pa.types.is_large_string)
+        if pa.types.is_dictionary(arr.type) and any(t(arr.type.value_type) for t in text):
+            enc = arr  # already codes and values (distinct values; unused ones are dropped below)
+            if enc.dictionary.null_count or len(pc.unique(enc.dictionary)) < len(enc.dictionary):
+                enc = pc.dictionary_encode(enc.dictionary_decode())
+        elif any(t(arr.type) for t in text):
+            enc = pc.dictionary_encode(arr)
+        else:
             return None
-        enc = pc.dictionary_encode(arr)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         return None
     vocab = np.array(enc.dictionary.to_pylist(), dtype=object)
@@ -197,7 +204,7 @@ def encode_strings(values) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] |
     rank[order] = np.arange(len(order), dtype=np.int32)
     idx = pc.fill_null(enc.indices, -1).to_numpy(zero_copy_only=False).astype(np.int32)
     code = np.where(idx >= 0, rank[np.maximum(idx, 0)] if len(rank) else -1, -1).astype(np.int32)
-    values = vocab[order]
+    code, values = _compact(code, vocab[order])
     lookup = np.empty(len(values) + 1, dtype=object)
     lookup[: len(values)] = values
     lookup[-1] = None  # code -1

@@ -53,3 +53,12 @@ def test_encode_strings_takes_arrow_arrays_and_refuses_other_values():
     f = RequestFrame.from_columns({"account_id": ["a", "a"], "ts": [0.0, 1.0], "text_id": [0, 1],
                                    "org_id": np.array([7, None], dtype=object)})
     assert f.codes("org_id")[1].tolist() == ["7"]  # other values: coded through their str, as codes() does
+
+
+def test_dictionary_arrays_are_taken_as_codes_and_unused_values_dropped():
+    d = pa.DictionaryArray.from_arrays(pa.array([2, 0, None, 2], type=pa.int32()), pa.array(["z", "unused", "a"]))
+    arr, (code, values) = encode_strings(d)
+    assert arr.tolist() == ["a", "z", None, "a"] and values.tolist() == ["a", "z"] and code.tolist() == [0, 1, -1, 0]
+    dup = pa.DictionaryArray.from_arrays(pa.array([0, 1], type=pa.int32()), pa.array(["x", "x"]))
+    arr, (code, values) = encode_strings(dup)
+    assert values.tolist() == ["x"] and code.tolist() == [0, 0]

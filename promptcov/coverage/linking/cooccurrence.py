@@ -100,7 +100,7 @@ def timing_links(
     elig = np.flatnonzero(np.bincount(acc, minlength=n_acc) >= max(min_requests, 1))
     if len(elig) < 2:
         return sp.coo_matrix((n_acc, n_acc)), {}
-    occ = _Occupancy(acc, ts, elig, n_acc, bin_s, min_lift)
+    occ = _Occupancy(acc, ts, elig, n_acc, bin_s, min_lift, chunk_cells)
     if product_entries(occ.x) <= exact_pairs:
         r, c, o = occ.candidates(min_score, chunk_cells)
     else:
@@ -108,7 +108,7 @@ def timing_links(
     score = shared = np.zeros(0)
     if len(r):
         e = np.maximum(occ.uniform(r, c), occ.lagged(r, c, lag_s))
-        shared = np.asarray(occ.x[r].multiply(occ.x[c]).sum(axis=1)).ravel()
+        shared = occ.pair_sum(occ.x, occ.x, r, c)
         score = occ.excess(r, c, o, e)
         # far more than chance, counting every pair looked at: binomial tail, Bonferroni over pairs
         n_small = np.minimum(occ.n_bins_of[r], occ.n_bins_of[c])
@@ -126,7 +126,7 @@ def timing_links(
 class _Occupancy:
     """Binary account x time-bin occupancy of the eligible accounts, idf-weighted (see :func:`timing_links`)."""
 
-    def __init__(self, acc, ts, elig, n_acc, bin_s, min_lift):
+    def __init__(self, acc, ts, elig, n_acc, bin_s, min_lift, chunk_cells=5_000_000):
         pos = np.full(n_acc, -1, dtype=np.int64)
         pos[elig] = np.arange(len(elig))
         sel = pos[acc] >= 0
@@ -140,6 +140,16 @@ class _Occupancy:
         self.x, self.xw = x, x.multiply(w[None, :]).tocsr()
         self.s, self.total_w = np.asarray(self.xw.sum(axis=1)).ravel(), float(w.sum())
         self.n_bins_of = np.asarray(x.sum(axis=1)).ravel()
+        # pairs per chunk of the row-by-row products: about ``chunk_cells`` entries gathered at once
+        self.step = max(1, int(chunk_cells // max(x.nnz / max(n_e, 1), 1.0)))
+
+    def pair_sum(self, a, b, r, c):
+        """``sum_bins a[r_i] * b[c_i]`` for each pair, in chunks of :attr:`step` pairs."""
+        out = np.zeros(len(r))
+        for lo in range(0, len(r), self.step):
+            hi = lo + self.step
+            out[lo:hi] = np.asarray(a[r[lo:hi]].multiply(b[c[lo:hi]]).sum(axis=1)).ravel()
+        return out
 
     def excess(self, r, c, o, e):
         """``(O - E) / (min(s_a, s_b) - E)``, 0 where the lift ``O / E`` is below ``min_lift``."""
@@ -172,11 +182,9 @@ class _Occupancy:
         r_all, c_all = lsh_pairs(self.x, bands=bands, rows=rows, max_bucket=max_bucket, seed=seed)
         log.info("synchrony: %d LSH candidate pairs among %d accounts", len(r_all), self.x.shape[0])
         parts = []
-        mean_nnz = max(self.x.nnz / max(self.x.shape[0], 1), 1.0)
-        step = max(1, int(chunk_cells // mean_nnz))
-        for start in range(0, len(r_all), step):
-            r, c = r_all[start : start + step], c_all[start : start + step]
-            o = np.asarray(self.xw[r].multiply(self.x[c]).sum(axis=1)).ravel()
+        for start in range(0, len(r_all), self.step):
+            r, c = r_all[start : start + self.step], c_all[start : start + self.step]
+            o = self.pair_sum(self.xw, self.x, r, c)
             keep = (o > 0) & (self.excess(r, c, o, self.uniform(r, c)) >= min_score)
             parts.append((r[keep], c[keep], o[keep]))
         if not parts:
@@ -188,15 +196,14 @@ class _Occupancy:
         lags = [int(round(lag / self.bin_s)) for lag in lag_s if 0 < lag / self.bin_s < self.n_bins / 2]
         if not lags:
             return np.zeros(len(r))
-        xc, shifted = self.x.tocoo(), []
-        for lag in lags:
+        xc, total = self.x.tocoo(), np.zeros(len(r))
+        for lag in lags:  # one shifted occupancy at a time
             for sign in (1, -1):
                 col = xc.col - sign * lag
                 k = (col >= 0) & (col < self.n_bins)
                 xl = sp.csr_matrix((xc.data[k], (xc.row[k], col[k])), shape=self.x.shape)
-                o_l = np.asarray(self.xw[r].multiply(xl[c]).sum(axis=1)).ravel()
-                shifted.append(o_l * self.n_bins / (self.n_bins - lag))
-        return np.mean(shifted, axis=0)
+                total += self.pair_sum(self.xw, xl, r, c) * self.n_bins / (self.n_bins - lag)
+        return total / (2 * len(lags))
 
 
 def codes(values: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
