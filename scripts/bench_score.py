@@ -135,15 +135,15 @@ def _dict(codes: np.ndarray, values: list) -> pa.DictionaryArray:
     return pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)), pa.array(values))
 
 
-def bench_one(n: int, seed: int) -> dict:
-    row: dict = {"n_requests": n}
+def bench_one(n: int, seed: int, link_options: dict | None = None) -> dict:
+    row: dict = {"n_requests": n, "link_options": dict(link_options or {})}
     with PeakRSS() as mem:
         with _step(row, "build_frame"):
             frame, info = synth_frame(n, seed)
         row.update(info)
         row["rss_after_frame_mb"] = rss_mb()
         with _step(row, "link"):
-            linker = AccountLinker().fit(frame)
+            linker = AccountLinker(**(link_options or {})).fit(frame)
         with _step(row, "pivots"):
             pivots = detect_pivots(frame, linker.groups_)
         with _step(row, "detect"):
@@ -172,6 +172,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--link-option", action="append", default=[], metavar="NAME=VALUE",
+                    help="a [score.linking] setting for this run (e.g. timing_min_requests=1000000000: no synchrony)")
     ap.add_argument("--out", type=Path, default=Path("reports/bench/bench_score.json"))
     args = ap.parse_args(argv)
     rows = []
@@ -180,7 +182,7 @@ def main(argv=None) -> int:
            f"{'benign grouped':>15} {'flagged':>8} dominant")
     print(hdr)
     for n in args.sizes:
-        r = bench_one(n, args.seed)
+        r = bench_one(n, args.seed, dict(_option(o) for o in args.link_option))
         rows.append(r)
         print(f"{n:>10} {r['accounts']:>9} {r['build_frame_s']:>8.1f} {r['link_s']:>8.1f} {r['pivots_s']:>9.1f} "
               f"{r['detect_s']:>9.1f} {r['score_s']:>8.1f} {r['peak_rss_mb']:>8.0f} {_peaks(r):>33} {r['linked_groups']:>7} "
@@ -189,6 +191,11 @@ def main(argv=None) -> int:
         _write(args.out, rows)
     print(f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; wrote {args.out}")
     return 0
+
+
+def _option(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    return name.strip(), float(value) if "." in value or "e" in value else int(value)
 
 
 def _peaks(r: dict) -> str:

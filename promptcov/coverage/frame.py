@@ -102,7 +102,7 @@ class RequestFrame:
                 else:
                     arr = np.asarray(values, dtype=dtype)
             elif name == "request_id":  # fixed-width strings, no object per row: "r0", "r1", ...
-                arr = np.char.add("r", np.arange(n).astype(str))
+                arr = np.char.add("r", np.arange(n).astype(f"U{len(str(max(n - 1, 0)))}"))
             else:
                 default = _DEFAULTS.get(name)
                 arr = np.full(n, default, dtype=dtype)

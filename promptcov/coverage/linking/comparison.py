@@ -216,8 +216,11 @@ class Comparison:
         base = float(weights[post >= p.min_posterior].sum()) / max(self.accts.n_pairs, 1.0)
         candidates = np.flatnonzero(popular)
         back = np.zeros(len(popular), dtype=bool)
-        for k in candidates:
-            users = np.unique(acc[tkey == k])
+        by_t = np.argsort(tkey, kind="stable")  # each template's rows as one slice, not a scan per template
+        lo = np.searchsorted(tkey[by_t], candidates, side="left")
+        hi = np.searchsorted(tkey[by_t], candidates, side="right")
+        for k, a, b in zip(candidates.tolist(), lo.tolist(), hi.tolist(), strict=True):
+            users = np.unique(acc[by_t[a:b]])
             if len(users) < p.min_popular_accounts:
                 back[k] = True  # too few users to call it popular
                 continue

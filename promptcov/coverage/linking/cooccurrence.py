@@ -70,6 +70,7 @@ def timing_links(
     exact_pairs: float = 1e9,
     lsh: tuple[int, int, int] = (160, 4, 64),
     seed: int = 0,
+    shared_counts: bool = True,
 ) -> tuple[sp.coo_matrix, dict]:
     """Score account pairs whose activity falls into the same short time bins far beyond chance.
 
@@ -94,7 +95,8 @@ def timing_links(
     :mod:`~promptcov.coverage.linking.sync_lsh`), a subset of the product's pairs that keeps the
     synchronised ones with high probability; every candidate is then scored and tested exactly.
 
-    Returns the upper-triangular score matrix (account codes) and ``{(a, b): shared bins}``.
+    Returns the upper-triangular score matrix (account codes) and ``{(a, b): shared bins}`` (empty
+    unless ``shared_counts``: at 10^7 requests it can hold tens of millions of pairs).
     """
     acc, ts = np.asarray(acc, dtype=np.int64), np.asarray(ts, dtype=np.float64)
     elig = np.flatnonzero(np.bincount(acc, minlength=n_acc) >= max(min_requests, 1))
@@ -120,6 +122,8 @@ def timing_links(
         r, c, score, shared = r[ok], c[ok], score[ok], shared[ok]
     ra, ca = elig[r], elig[c]
     mat = sp.coo_matrix((np.clip(score, 0.0, 1.0), (ra, ca)), shape=(n_acc, n_acc))
+    if not shared_counts:
+        return mat, {}
     return mat, {(int(a), int(b)): int(k) for a, b, k in zip(ra, ca, shared, strict=True)}
 
 

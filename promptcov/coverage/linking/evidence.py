@@ -264,16 +264,17 @@ def level_of(x: np.ndarray, cuts) -> np.ndarray:
     return out
 
 
-def timing_levels(acc_code: np.ndarray, ts: np.ndarray, n_acc: int, params) -> tuple[sp.csr_matrix, dict, np.ndarray]:
-    """Synchrony scores (csr, upper triangle), shared-bin counts, and which accounts are comparable."""
-    mat, shared = timing_links(acc_code, ts, n_acc, bin_s=params.timing_bin_s,
+def timing_levels(acc_code: np.ndarray, ts: np.ndarray, n_acc: int, params) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Synchrony scores (csr, upper triangle) and which accounts are comparable."""
+    mat, _ = timing_links(acc_code, ts, n_acc, bin_s=params.timing_bin_s,
                                min_requests=params.timing_min_requests,
                                min_shared_bins=params.timing_min_shared_bins, min_score=params.timing_min_score,
                                min_lift=params.timing_min_lift, alpha=params.timing_alpha,
                                exact_pairs=params.timing_exact_pairs, seed=params.seed,
-                               lsh=(params.timing_lsh_bands, params.timing_lsh_rows, params.timing_lsh_max_bucket))
+                               lsh=(params.timing_lsh_bands, params.timing_lsh_rows, params.timing_lsh_max_bucket),
+                               shared_counts=False)
     comparable = np.bincount(acc_code, minlength=n_acc) >= params.timing_min_requests
-    return mat.tocsr(), shared, comparable
+    return mat.tocsr(), comparable
 
 
 

@@ -154,7 +154,7 @@ class AccountLinker:
         near_null = ev.null_level_counts(
             triu_entries(ev.overlap_factor(shuffled, nkey, accts.n_req, all_live, p.max_key_accounts), p.pair_block),
             p.overlap_levels, accts.n_pairs)
-        timing, shared_bins, t_ok = ev.timing_levels(acc, frame.ts, n, p)
+        timing, t_ok = ev.timing_levels(acc, frame.ts, n, p)
         org_key, _ = frame.codes("org_id")
         org = np.full(n, -1, dtype=np.int64)
         org[acc[org_key >= 0]] = org_key[org_key >= 0]
@@ -180,7 +180,7 @@ class AccountLinker:
             np.maximum.at(hi, acc, frame.ts)
             span = (hi - lo) / 3600.0
         return {"near_factor": near, "near_null": near_null, "shuffled": shuffled, "timing": timing, "span_h": span,
-                "shared_bins": shared_bins, "timing_ok": t_ok, "org": org, "ids": ids, "binary": binary}
+                "timing_ok": t_ok, "org": org, "ids": ids, "binary": binary}
 
     def _near_dup_keys(self, frame: RequestFrame, tkey: np.ndarray) -> np.ndarray:
         """Near-duplicate family per untemplated request (-1 for templated or popular rows)."""

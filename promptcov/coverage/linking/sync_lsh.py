@@ -72,7 +72,7 @@ def lsh_pairs(x: sp.csr_matrix, *, bands: int = 160, rows: int = 4, max_bucket: 
                 key = (key ^ (sig[:, col].astype(np.uint64) + np.uint64(1))) * _MIX
             pending.append(_bucket_pairs(key, rng.random(n), max_bucket, n))
             held += len(pending[-1])
-        if held > 4 * max(len(found), n):  # merge now and then: memory stays near the distinct pairs
+        if held > max(len(found), n):  # merge now and then: memory stays a few times the distinct pairs
             found = _distinct(np.concatenate([found, *pending]))
             pending, held = [], 0
     found = _distinct(np.concatenate([found, *pending]))

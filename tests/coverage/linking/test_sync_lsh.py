@@ -71,3 +71,15 @@ def test_timing_links_through_lsh_keep_the_synchronised_pairs_of_the_exact_produ
 def test_link_params_reject_empty_lsh_settings():
     with pytest.raises(ValueError):
         LinkParams(timing_lsh_rows=0)
+
+
+def test_timing_links_scored_in_small_chunks_equal_one_chunk_and_shared_counts_can_be_skipped():
+    rng = np.random.default_rng(9)
+    sets = _busy_window(rng, n_acc=300)
+    acc = np.repeat(np.arange(len(sets)), [len(s) for s in sets])
+    ts = T0 + np.concatenate(sets) * 600.0 + rng.uniform(0, 600, len(acc))
+    for exact in (1e18, 0):
+        big, shared = timing_links(acc, ts, len(sets), exact_pairs=exact)
+        small, none = timing_links(acc, ts, len(sets), exact_pairs=exact, chunk_cells=50, shared_counts=False)
+        assert none == {} and len(shared) == big.nnz >= 6
+        assert np.allclose(big.toarray(), small.toarray())
