@@ -120,6 +120,7 @@ def timing_links(
         ok = (score >= min_score) & (shared >= min_shared_bins)
         ok &= log_p <= np.log(alpha) - np.log(n_e * (n_e - 1) / 2)
         r, c, score, shared = r[ok], c[ok], score[ok], shared[ok]
+    log.info("synchrony: %d linked pairs among %d accounts", len(r), len(elig))
     ra, ca = elig[r], elig[c]
     mat = sp.coo_matrix((np.clip(score, 0.0, 1.0), (ra, ca)), shape=(n_acc, n_acc))
     if not shared_counts:
