@@ -1,4 +1,4 @@
-"""Benchmark: time and peak memory of the score job's three steps at 10^5 and 10^6 requests.
+"""Benchmark: time and peak memory of the score job's three steps at 10^5, 10^6 and 10^7 requests.
 
 Synthetic window (development data, not tuned on anything): benign accounts with their own
 templates, IPs and payment ids spread over a week, plus sweep groups (accounts sharing one
@@ -24,10 +24,12 @@ import platform
 import resource
 import threading
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
 from promptcov.coverage.frame import RequestFrame
 from promptcov.coverage.linking.linker import AccountLinker
@@ -84,58 +86,70 @@ def synth_frame(n: int, seed: int = 0, n_vectors: int = 4000, dim: int = 384,
     n_templates = max(50, n_acc // 4)
     tmpl = rng.integers(0, n_templates, n)
     tmpl[sweep_acc] = n_templates + group[sweep_acc]        # one template per group
-    template_id = np.array([f"t{k}" for k in range(n_templates + max(n_groups, 1))], dtype=object)[tmpl]
-    template_id[rng.random(n) < 0.05] = "t-popular"
+    t_names = [f"t{k}" for k in range(n_templates + max(n_groups, 1))] + ["t-popular"]
+    tmpl[rng.random(n) < 0.05] = len(t_names) - 1
     n_texts = max(1000, n // 5)
     text_id = rng.integers(0, n_texts, n).astype(np.int64)
-    vec_row = text_id % n_vectors
     centers = rng.standard_normal((64, dim)).astype(np.float32)
     vectors = centers[rng.integers(0, 64, n_vectors)] + 0.4 * rng.standard_normal((n_vectors, dim)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    # rows sorted by (account, ts) here, as the frame keeps them ("acct-%07d" sorts as the number)
+    order = np.lexsort((ts, acc))
+    acc, ts, tmpl, text_id, sweep_acc, group = (a[order] for a in (acc, ts, tmpl, text_id, sweep_acc, group))
+    del order
+    vec_row = text_id % n_vectors
     cluster_id = vec_row % 200
-    cap = np.array(CAPABILITIES, dtype=object)[cluster_id % len(CAPABILITIES)]
-    acc_names = np.array([f"acct-{i:07d}" for i in range(n_acc)], dtype=object)
-    ips = np.array([f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in range(n_acc)], dtype=object)
-    ip = ips[acc]
-    gip = np.array([f"172.16.{g % 256}.{k}" for g in range(max(n_groups, 1)) for k in range(1, 26)], dtype=object)
-    ip[sweep_acc] = gip[acc[sweep_acc]]
-    pay = np.array([f"pay-{i}" for i in range(n_acc)], dtype=object)[acc]
-    pay[sweep_acc] = np.array([f"pay-g{g}-{acc_i % 3}" for g, acc_i in zip(group[sweep_acc], acc[sweep_acc],
-                                                                           strict=True)], dtype=object)
-    cols = {"account_id": acc_names[acc], "ts": ts, "text_id": text_id, "vec_row": vec_row,
-            "cluster_id": cluster_id, "capability": cap, "template_id": template_id,
-            "ip": ip, "payment_id": pay,
-            "asn": np.array([f"AS{64500 + (a % 50)}" for a in range(n_acc)], dtype=object)[acc],
-            "user_agent": np.where(sweep_acc, "python-httpx/0.27", "Mozilla/5.0").astype(object),
-            "model": np.full(n, "model-x", dtype=object)}
+    acc_names = [f"acct-{i:07d}" for i in range(n_acc)]
+    ips = [f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255}" for i in range(n_acc)]
+    gip = [f"172.16.{g % 256}.{k}" for g in range(max(n_groups, 1)) for k in range(1, 26)]  # a group's /24
+    pays = [f"pay-{i}" for i in range(n_acc)] + [f"pay-g{g}-{k}" for g in range(max(n_groups, 1)) for k in range(3)]
+    # string columns as codes into small vocabularies (Arrow dictionary arrays): no Python object per row
+    cols = {"account_id": _dict(acc, acc_names), "ts": ts, "text_id": text_id, "vec_row": vec_row,
+            "cluster_id": cluster_id, "capability": _dict(cluster_id % len(CAPABILITIES), CAPABILITIES),
+            "template_id": _dict(tmpl, t_names), "ip": _dict(np.where(sweep_acc, n_acc + acc, acc), ips + gip),
+            "payment_id": _dict(np.where(sweep_acc, n_acc + np.maximum(group, 0) * 3 + acc % 3, acc), pays),
+            "asn": _dict(acc % 50, [f"AS{64500 + a}" for a in range(50)]),
+            "user_agent": _dict(sweep_acc, ["Mozilla/5.0", "python-httpx/0.27"]),
+            "model": _dict(np.zeros(n, np.int32), ["model-x"])}
     # popularity as the map job computes it (promptcov.pipeline.map_job): the benign accounts' templates,
     # each used once or twice by ~6% of the accounts, are public-prompt-like; the groups' are not
-    pop = template_popularity(template_id, cols["account_id"])
-    cols["template_popular"] = np.array([pop[str(t)][1] for t in template_id], dtype=bool)
-    frame = RequestFrame.from_columns(cols, vectors=vectors)
+    names = np.array(t_names, dtype=object)
+    pop = template_popularity(names[tmpl], np.array(acc_names, dtype=object)[acc])
+    cols["template_popular"] = np.array([pop.get(t, (0, False))[1] for t in t_names], dtype=bool)[tmpl]
+    frame = RequestFrame.from_columns(cols, vectors=vectors, sort=False)
     return frame, {"accounts": n_acc, "sweep_accounts": n_sweep_acc, "groups": n_groups,
                    "distinct_vectors": n_vectors, "distinct_texts": n_texts}
 
 
-def bench_one(n: int, seed: int) -> dict:
-    row: dict = {"n_requests": n}
+@contextmanager
+def _step(row: dict, name: str):
+    """Time one step into ``row[name + "_s"]`` and its peak RSS into ``row[name + "_peak_mb"]``."""
+    t = time.perf_counter()
     with PeakRSS() as mem:
-        t = time.perf_counter()
-        frame, info = synth_frame(n, seed)
-        row["build_frame_s"] = time.perf_counter() - t
+        yield
+    row[name + "_s"] = time.perf_counter() - t
+    row[name + "_peak_mb"] = mem.peak
+
+
+def _dict(codes: np.ndarray, values: list) -> pa.DictionaryArray:
+    return pa.DictionaryArray.from_arrays(pa.array(np.asarray(codes, dtype=np.int32)), pa.array(values))
+
+
+def bench_one(n: int, seed: int, link_options: dict | None = None) -> dict:
+    row: dict = {"n_requests": n, "link_options": dict(link_options or {})}
+    with PeakRSS() as mem:
+        with _step(row, "build_frame"):
+            frame, info = synth_frame(n, seed)
         row.update(info)
         row["rss_after_frame_mb"] = rss_mb()
-        t = time.perf_counter()
-        linker = AccountLinker().fit(frame)
-        row["link_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        pivots = detect_pivots(frame, linker.groups_)
-        row["pivots_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        det = SweepDetector().fit(frame, groups=linker.groups_, group_members=linker.group_members_,
-                                  links=linker.edges_, pivots=pivots, membership=linker.membership_,
-                                  cohesion=linker.cohesion_)
-        row["detect_s"] = time.perf_counter() - t
+        with _step(row, "link"):
+            linker = AccountLinker(**(link_options or {})).fit(frame)
+        with _step(row, "pivots"):
+            pivots = detect_pivots(frame, linker.groups_)
+        with _step(row, "detect"):
+            det = SweepDetector().fit(frame, groups=linker.groups_, group_members=linker.group_members_,
+                                      links=linker.edges_, pivots=pivots, membership=linker.membership_,
+                                      cohesion=linker.cohesion_)
     row["score_s"] = row["link_s"] + row["pivots_s"] + row["detect_s"]
     row["peak_rss_mb"] = mem.peak
     row["linked_groups"] = len(linker.group_members_)
@@ -158,22 +172,34 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--link-option", action="append", default=[], metavar="NAME=VALUE",
+                    help="a [score.linking] setting for this run (e.g. timing_min_requests=1000000000: no synchrony)")
     ap.add_argument("--out", type=Path, default=Path("reports/bench/bench_score.json"))
     args = ap.parse_args(argv)
     rows = []
     hdr = (f"{'requests':>10} {'accounts':>9} {'frame s':>8} {'link s':>8} {'pivots s':>9} {'detect s':>9} "
-           f"{'score s':>8} {'peak MB':>8} {'groups':>7} {'links':>9} {'benign grouped':>15} {'flagged':>8} dominant")
+           f"{'score s':>8} {'peak MB':>8} {'frame/link/pivots/detect peak MB':>33} {'groups':>7} {'links':>9} "
+           f"{'benign grouped':>15} {'flagged':>8} dominant")
     print(hdr)
     for n in args.sizes:
-        r = bench_one(n, args.seed)
+        r = bench_one(n, args.seed, dict(_option(o) for o in args.link_option))
         rows.append(r)
         print(f"{n:>10} {r['accounts']:>9} {r['build_frame_s']:>8.1f} {r['link_s']:>8.1f} {r['pivots_s']:>9.1f} "
-              f"{r['detect_s']:>9.1f} {r['score_s']:>8.1f} {r['peak_rss_mb']:>8.0f} {r['linked_groups']:>7} "
+              f"{r['detect_s']:>9.1f} {r['score_s']:>8.1f} {r['peak_rss_mb']:>8.0f} {_peaks(r):>33} {r['linked_groups']:>7} "
               f"{r['links']:>9} {r['benign_accounts_grouped']:>15} {r['flagged_accounts']:>8} {r['dominant_step']}",
               flush=True)
         _write(args.out, rows)
     print(f"ru_maxrss {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; wrote {args.out}")
     return 0
+
+
+def _option(text: str) -> tuple[str, float]:
+    name, _, value = text.partition("=")
+    return name.strip(), float(value) if "." in value or "e" in value else int(value)
+
+
+def _peaks(r: dict) -> str:
+    return "/".join(f"{r[k + '_peak_mb']:.0f}" for k in ("build_frame", "link", "pivots", "detect"))
 
 
 def _write(out: Path, rows: list) -> None:

@@ -79,14 +79,20 @@ def load_frame(store: Store, since: datetime | None, until: datetime | None) -> 
     cond = ("WHERE " + " AND ".join(where)) if where else ""
     tmpl_join = ("LEFT JOIN templates tp ON tp.template_id = m.template_id" if store.has_table("templates")
                  else "LEFT JOIN (SELECT NULL::VARCHAR AS template_id, false AS popular) tp ON false")
-    cols = store.con.execute(f"""
+    rel = store.con.sql(f"""
         SELECT r.request_id, r.account_id, epoch_ms(r.ts) / 1000.0 AS ts, r.text_id,
                coalesce(m.cluster_id, -1) AS cluster_id, coalesce(m.capability, 'other') AS capability,
                m.marker, m.template_id, coalesce(tp.popular, false) AS template_popular,
                coalesce(r.turn_index, -1) AS turn_index, r.conversation_id, r.model, r.ip, r.asn, r.payment_id,
                r.user_agent, r.org_id
         FROM requests r LEFT JOIN text_map m USING (text_id) {tmpl_join} {cond}
-        ORDER BY r.account_id, r.ts, r.request_id""", params).fetchnumpy()
+        ORDER BY r.account_id, r.ts, r.request_id""", params=params)
+    cols = rel.to_arrow_table() if hasattr(rel, "to_arrow_table") else rel.arrow()
+    # string columns stay Arrow arrays: the frame interns them (one object per distinct value) without
+    # first making one Python string per row; numbers and request ids become numpy arrays
+    text = (pa.types.is_string, pa.types.is_large_string)
+    cols = {name: (col if any(t(col.type) for t in text) and name != "request_id" else col.to_numpy())
+            for name, col in zip(cols.column_names, cols.columns, strict=True)}
     n = len(cols["request_id"])
     if n == 0:
         raise InputError("no requests in the scoring window; check --since/--until against the store")
@@ -104,7 +110,7 @@ def load_frame(store: Store, since: datetime | None, until: datetime | None) -> 
                                          ).fetchall())
     finally:
         store.con.unregister("_win_ids")
-    data = {k: _nulls_to_none(v) for k, v in cols.items()}
+    data = {k: v if isinstance(v, pa.ChunkedArray) else _nulls_to_none(v) for k, v in cols.items()}
     data["vec_row"] = vec_row
     data["template_popular"] = np.asarray(data["template_popular"], dtype=bool)
     return RequestFrame.from_columns(data, vectors=vecs, prompts=prompts, sort=False)

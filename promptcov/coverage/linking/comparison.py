@@ -53,6 +53,9 @@ class Comparison:
         rare_ext = live_ext if rare_ext is None else rare_ext
         tkey_rare = np.where((tkey >= 0) & rare_ext[np.maximum(tkey, 0)], tkey, -1)
         self.tmat, _ = ev.tf_bits_matrix(acc, tkey_rare, accts.n)
+        # the per-account preparation of each pair lookup, once per window (not once per block or template)
+        self.tjoin = ev.PairJoin(self.tmat)
+        self.joins = {k: ev.PairJoin(fx["ids"][k][0]) for k in ("payment", *NETWORK_LEVELS[1:], "user_agent")}
         self.lasting = fx["span_h"] >= p.key_min_span_hours
         # the distinct bits each identifier family can take: a folded row keeps its value's index
         self.tf_values = {k: np.unique(fx["ids"][k][0].data) for k in (*NETWORK_LEVELS[1:], "user_agent")}
@@ -74,14 +77,14 @@ class Comparison:
         sel = np.flatnonzero(lv["template"] > 0)  # the rarest shared signature counts only at agreement
         if len(sel):
             r, c = rows[sel], cols[sel]
-            bits = ev.pair_max_bits(self.tmat, r, c)
+            bits = self.tjoin.max_bits(r, c)
             # a one-off run inside a day (an evaluator running a judge template) shares a template with
             # whoever uses it; that co-use says little about one operator, unless the two share a whole
             # set of rare scaffolds (a burner account of a hydra fills several of its templates)
             both = self.lasting[r] & self.lasting[c]
             n_shared = np.zeros(len(sel))
             if not both.all():
-                n_shared[~both] = ev.pair_shared_count(self.tmat, r[~both], c[~both])
+                n_shared[~both] = self.tjoin.shared_count(r[~both], c[~both])
             # (and only where the shared templates are a real part of the pair's traffic: level >= 2)
             n_shared = np.where(t_v[sel] >= p.overlap_levels[1], n_shared, 0.0)
             bits = ev.rarity_bits_kept(bits, both, n_shared, p.key_min_shared)
@@ -93,7 +96,7 @@ class Comparison:
         parts = {"template": t_v, "near_duplicate": n_v, "timing": tim_v}
         ids = fx["ids"]
         mat, _, has, _ = ids["payment"]
-        bits = ev.pair_max_bits(mat, rows, cols)
+        bits = self.joins["payment"].max_bits(rows, cols)
         org = fx["org"]
         same_org = (org[rows] >= 0) & (org[rows] == org[cols])
         # a card shared inside one org is a team's company card: not comparable, neither for nor against
@@ -104,14 +107,14 @@ class Comparison:
         level = np.zeros(len(rows), dtype=np.int64)
         net_tf = np.full(len(rows), np.nan)
         for k, name in enumerate(NETWORK_LEVELS[1:], start=1):  # asn < prefix < ip: the strongest shared wins
-            bits = ev.pair_max_bits(ids[name][0], rows, cols)
+            bits = self.joins[name].max_bits(rows, cols)
             parts[name] = bits
             hit = bits > 0
             level[hit], net_tf[hit] = k, bits[hit]
         lv["network"] = np.where(has[rows] & has[cols], level, -1)
         tf["network"] = net_tf
         mat, _, has, _ = ids["user_agent"]
-        ua = ev.pair_max_bits(mat, rows, cols)
+        ua = self.joins["user_agent"].max_bits(rows, cols)
         parts["user_agent"] = ua
         lv["client"] = np.where(has[rows] & has[cols], (ua > 0).astype(np.int64), -1)
         tf["client"] = np.where(ua > 0, ua, np.nan)
@@ -217,8 +220,11 @@ class Comparison:
         base = float(weights[post >= p.min_posterior].sum()) / max(self.accts.n_pairs, 1.0)
         candidates = np.flatnonzero(popular)
         back = np.zeros(len(popular), dtype=bool)
-        for k in candidates:
-            users = np.unique(acc[tkey == k])
+        by_t = np.argsort(tkey, kind="stable")  # each template's rows as one slice, not a scan per template
+        lo = np.searchsorted(tkey[by_t], candidates, side="left")
+        hi = np.searchsorted(tkey[by_t], candidates, side="right")
+        for k, a, b in zip(candidates.tolist(), lo.tolist(), hi.tolist(), strict=True):
+            users = np.unique(acc[by_t[a:b]])
             if len(users) < p.min_popular_accounts:
                 back[k] = True  # too few users to call it popular
                 continue

@@ -9,12 +9,18 @@ rarity are compared in :mod:`promptcov.coverage.linking.evidence`.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from scipy.stats import binom
 
+from promptcov.coverage.linking.sync_lsh import lsh_pairs, product_entries
+
 __all__ = ["near_duplicate_families", "timing_links", "codes", "pick"]
+
+log = logging.getLogger(__name__)
 
 
 def near_duplicate_families(vectors: np.ndarray, min_cosine: float, k: int = 10) -> np.ndarray:
@@ -61,6 +67,10 @@ def timing_links(
     alpha: float = 0.01,
     lag_s: tuple[float, ...] = (86400.0, 172800.0),
     chunk_cells: int = 5_000_000,
+    exact_pairs: float = 1e9,
+    lsh: tuple[int, int, int] = (160, 4, 64),
+    seed: int = 0,
+    shared_counts: bool = True,
 ) -> tuple[sp.coo_matrix, dict]:
     """Score account pairs whose activity falls into the same short time bins far beyond chance.
 
@@ -79,19 +89,28 @@ def timing_links(
     binomial tail test (shared bins of the smaller account, null rate ``E / min(s_a, s_b)``) at
     ``alpha`` divided by the number of pairs compared.
     Products run as sparse row chunks (memory ~ ``chunk_cells``), never a dense n x n matrix.
+    When the product would list more than ``exact_pairs`` entries (``sum_bins df^2 / 2``: it grows
+    with the square of the accounts), the candidates come from MinHash/LSH banding of the
+    accounts' bin sets instead (``lsh`` = bands, rows, largest bucket; see
+    :mod:`~promptcov.coverage.linking.sync_lsh`), a subset of the product's pairs that keeps the
+    synchronised ones with high probability; every candidate is then scored and tested exactly.
 
-    Returns the upper-triangular score matrix (account codes) and ``{(a, b): shared bins}``.
+    Returns the upper-triangular score matrix (account codes) and ``{(a, b): shared bins}`` (empty
+    unless ``shared_counts``: at 10^7 requests it can hold tens of millions of pairs).
     """
     acc, ts = np.asarray(acc, dtype=np.int64), np.asarray(ts, dtype=np.float64)
     elig = np.flatnonzero(np.bincount(acc, minlength=n_acc) >= max(min_requests, 1))
     if len(elig) < 2:
         return sp.coo_matrix((n_acc, n_acc)), {}
-    occ = _Occupancy(acc, ts, elig, n_acc, bin_s, min_lift)
-    r, c, o = occ.candidates(min_score, chunk_cells)
+    occ = _Occupancy(acc, ts, elig, n_acc, bin_s, min_lift, chunk_cells)
+    if product_entries(occ.x) <= exact_pairs:
+        r, c, o = occ.candidates(min_score, chunk_cells)
+    else:
+        r, c, o = occ.lsh_candidates(min_score, chunk_cells, lsh, seed)
     score = shared = np.zeros(0)
     if len(r):
         e = np.maximum(occ.uniform(r, c), occ.lagged(r, c, lag_s))
-        shared = np.asarray(occ.x[r].multiply(occ.x[c]).sum(axis=1)).ravel()
+        shared = occ.pair_sum(occ.x, occ.x, r, c)
         score = occ.excess(r, c, o, e)
         # far more than chance, counting every pair looked at: binomial tail, Bonferroni over pairs
         n_small = np.minimum(occ.n_bins_of[r], occ.n_bins_of[c])
@@ -101,15 +120,18 @@ def timing_links(
         ok = (score >= min_score) & (shared >= min_shared_bins)
         ok &= log_p <= np.log(alpha) - np.log(n_e * (n_e - 1) / 2)
         r, c, score, shared = r[ok], c[ok], score[ok], shared[ok]
+    log.info("synchrony: %d linked pairs among %d accounts", len(r), len(elig))
     ra, ca = elig[r], elig[c]
     mat = sp.coo_matrix((np.clip(score, 0.0, 1.0), (ra, ca)), shape=(n_acc, n_acc))
+    if not shared_counts:
+        return mat, {}
     return mat, {(int(a), int(b)): int(k) for a, b, k in zip(ra, ca, shared, strict=True)}
 
 
 class _Occupancy:
     """Binary account x time-bin occupancy of the eligible accounts, idf-weighted (see :func:`timing_links`)."""
 
-    def __init__(self, acc, ts, elig, n_acc, bin_s, min_lift):
+    def __init__(self, acc, ts, elig, n_acc, bin_s, min_lift, chunk_cells=5_000_000):
         pos = np.full(n_acc, -1, dtype=np.int64)
         pos[elig] = np.arange(len(elig))
         sel = pos[acc] >= 0
@@ -123,6 +145,16 @@ class _Occupancy:
         self.x, self.xw = x, x.multiply(w[None, :]).tocsr()
         self.s, self.total_w = np.asarray(self.xw.sum(axis=1)).ravel(), float(w.sum())
         self.n_bins_of = np.asarray(x.sum(axis=1)).ravel()
+        # pairs per chunk of the row-by-row products: about ``chunk_cells`` entries gathered at once
+        self.step = max(1, int(chunk_cells // max(x.nnz / max(n_e, 1), 1.0)))
+
+    def pair_sum(self, a, b, r, c):
+        """``sum_bins a[r_i] * b[c_i]`` for each pair, in chunks of :attr:`step` pairs."""
+        out = np.zeros(len(r))
+        for lo in range(0, len(r), self.step):
+            hi = lo + self.step
+            out[lo:hi] = np.asarray(a[r[lo:hi]].multiply(b[c[lo:hi]]).sum(axis=1)).ravel()
+        return out
 
     def excess(self, r, c, o, e):
         """``(O - E) / (min(s_a, s_b) - E)``, 0 where the lift ``O / E`` is below ``min_lift``."""
@@ -149,20 +181,34 @@ class _Occupancy:
             parts.append((r[keep], c[keep], o[keep]))
         return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
 
+    def lsh_candidates(self, min_score, chunk_cells, lsh, seed):
+        """The LSH pairs (see :func:`~promptcov.coverage.linking.sync_lsh.lsh_pairs`) passing the uniform null."""
+        bands, rows, max_bucket = lsh
+        r_all, c_all = lsh_pairs(self.x, bands=bands, rows=rows, max_bucket=max_bucket, seed=seed)
+        log.info("synchrony: %d LSH candidate pairs among %d accounts", len(r_all), self.x.shape[0])
+        parts = []
+        for start in range(0, len(r_all), self.step):
+            r, c = r_all[start : start + self.step], c_all[start : start + self.step]
+            o = self.pair_sum(self.xw, self.x, r, c)
+            keep = (o > 0) & (self.excess(r, c, o, self.uniform(r, c)) >= min_score)
+            parts.append((r[keep], c[keep], o[keep]))
+        if not parts:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
+
     def lagged(self, r, c, lag_s):
         """Mean co-occupancy with one account shifted by each lag either way (keeps daily rhythms)."""
         lags = [int(round(lag / self.bin_s)) for lag in lag_s if 0 < lag / self.bin_s < self.n_bins / 2]
         if not lags:
             return np.zeros(len(r))
-        xc, shifted = self.x.tocoo(), []
-        for lag in lags:
+        xc, total = self.x.tocoo(), np.zeros(len(r))
+        for lag in lags:  # one shifted occupancy at a time
             for sign in (1, -1):
                 col = xc.col - sign * lag
                 k = (col >= 0) & (col < self.n_bins)
                 xl = sp.csr_matrix((xc.data[k], (xc.row[k], col[k])), shape=self.x.shape)
-                o_l = np.asarray(self.xw[r].multiply(xl[c]).sum(axis=1)).ravel()
-                shifted.append(o_l * self.n_bins / (self.n_bins - lag))
-        return np.mean(shifted, axis=0)
+                total += self.pair_sum(self.xw, xl, r, c) * self.n_bins / (self.n_bins - lag)
+        return total / (2 * len(lags))
 
 
 def codes(values: np.ndarray, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

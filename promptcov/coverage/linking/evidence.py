@@ -28,16 +28,19 @@ import scipy.sparse as sp
 from promptcov.coverage.linking.cooccurrence import codes, timing_links
 
 __all__ = ["Accounts", "incidence", "overlap_factor", "overlap_matrix", "tf_bits_matrix", "pair_max_bits", "prefix_of",
-           "prefixes", "timing_levels", "account_values", "level_of", "null_levels", "null_level_counts", "rarity_bits_kept",
-           "pair_shared_count", "null_keys"]
+           "prefixes", "timing_levels", "PairJoin", "account_values", "level_of", "null_levels", "null_level_counts",
+           "rarity_bits_kept", "pair_shared_count", "null_keys"]
 
 
 class Accounts:
     """Account codes of a frame: ``ids`` (sorted), ``code`` per request, ``n_req`` per account."""
 
-    def __init__(self, account_id: np.ndarray):
-        self.ids, code = np.unique(np.asarray(account_id).astype(str), return_inverse=True)
-        self.code = code.astype(np.int64).ravel()
+    def __init__(self, account_id: np.ndarray, coded: tuple[np.ndarray, np.ndarray] | None = None):
+        if coded is None:
+            self.ids, code = np.unique(np.asarray(account_id).astype(str), return_inverse=True)
+        else:  # (codes into the sorted distinct ids, the ids): the same as above, without the sort
+            code, self.ids = coded[0], np.asarray(coded[1]).astype(str)
+        self.code = np.asarray(code, dtype=np.int64).ravel()
         self.n = len(self.ids)
         self.n_req = np.bincount(self.code, minlength=self.n).astype(np.float64)
 
@@ -151,43 +154,61 @@ def pair_max_bits(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.
     that hold one value each are compared directly; for the others every value of the account
     holding fewer is looked up in the other's (a sorted-code join, no sparse row copies).
     """
-    return _pair_join(mat, rows, cols, count=False)
+    return PairJoin(mat).max_bits(rows, cols)
 
 
 def pair_shared_count(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """Per pair, how many values with positive bits both accounts hold (as ``(mat > 0)`` products)."""
-    return _pair_join(mat, rows, cols, count=True)
+    return PairJoin(mat).shared_count(rows, cols)
 
 
-def _pair_join(mat: sp.csr_matrix, rows: np.ndarray, cols: np.ndarray, count: bool) -> np.ndarray:
-    out = np.zeros(len(rows))
-    if len(rows) == 0 or mat.nnz == 0:
+class PairJoin:
+    """:func:`pair_max_bits` and :func:`pair_shared_count` over one matrix for many lists of pairs: the
+    per-account preparation (linear in accounts and entries) is done once, not once per list."""
+
+    def __init__(self, mat: sp.csr_matrix):
+        mat = mat.tocsr()
+        mat.sort_indices()
+        self.mat, self.nv = mat, np.diff(mat.indptr)
+        first = np.minimum(mat.indptr[:-1], max(mat.nnz - 1, 0))
+        self.one = np.where(self.nv == 1, mat.indices[first], -1) if mat.nnz else np.full(mat.shape[0], -1)
+        self.one_bits = np.where(self.nv == 1, mat.data[first], 0.0) if mat.nnz else np.zeros(mat.shape[0])
+        self._held = None
+
+    def max_bits(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return self._join(rows, cols, count=False)
+
+    def shared_count(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        return self._join(rows, cols, count=True)
+
+    def _join(self, rows: np.ndarray, cols: np.ndarray, count: bool) -> np.ndarray:
+        out = np.zeros(len(rows))
+        if len(rows) == 0 or self.mat.nnz == 0:
+            return out
+        nv, one_bits = self.nv, self.one_bits
+        va, vb = self.one[rows], self.one[cols]
+        simple = (nv[rows] <= 1) & (nv[cols] <= 1)
+        hit = simple & (va >= 0) & (va == vb)
+        out[hit] = (one_bits[rows[hit]] > 0) if count else one_bits[rows[hit]]
+        multi = np.flatnonzero(~simple & (nv[rows] > 0) & (nv[cols] > 0))
+        if len(multi):
+            if self._held is None:  # every (account, value) code, sorted
+                self._held = np.repeat(np.arange(self.mat.shape[0], dtype=np.int64), nv) * self.mat.shape[1] \
+                    + self.mat.indices
+            out[multi] = _max_shared(self.mat, nv, rows[multi], cols[multi], count=count, held=self._held)
         return out
-    mat = mat.tocsr()
-    mat.sort_indices()
-    nv = np.diff(mat.indptr)
-    first = np.minimum(mat.indptr[:-1], mat.nnz - 1)
-    one = np.where(nv == 1, mat.indices[first], -1)
-    one_bits = np.where(nv == 1, mat.data[first], 0.0)
-    va, vb = one[rows], one[cols]
-    simple = (nv[rows] <= 1) & (nv[cols] <= 1)
-    hit = simple & (va >= 0) & (va == vb)
-    out[hit] = (one_bits[rows[hit]] > 0) if count else one_bits[rows[hit]]
-    multi = np.flatnonzero(~simple & (nv[rows] > 0) & (nv[cols] > 0))
-    if len(multi):
-        out[multi] = _max_shared(mat, nv, rows[multi], cols[multi], count=count)
-    return out
 
 
 _BITSET_MAX = 1 << 28  # accounts x values up to this: a bool lookup table (256 MB at most)
 
 
 def _max_shared(mat: sp.csr_matrix, nv: np.ndarray, rows: np.ndarray, cols: np.ndarray,
-                block: int = 4_000_000, count: bool = False) -> np.ndarray:
+                block: int = 4_000_000, count: bool = False, held: np.ndarray | None = None) -> np.ndarray:
     """Largest shared value's bits (or, ``count``, how many shared values have positive bits) for
     pairs where an account holds several values: a sorted-code join in bounded pieces."""
     n_val = mat.shape[1]
-    held = np.repeat(np.arange(mat.shape[0], dtype=np.int64), nv) * n_val + mat.indices
+    if held is None:
+        held = np.repeat(np.arange(mat.shape[0], dtype=np.int64), nv) * n_val + mat.indices
     bitset = None
     size = mat.shape[0] * n_val
     if size <= _BITSET_MAX and size <= 8 * int(np.minimum(nv[rows], nv[cols]).sum()):
@@ -257,9 +278,12 @@ def prefixes(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def account_values(acc: np.ndarray, values: np.ndarray, n_acc: int, exclude: np.ndarray | None = None):
-    """``(tf matrix, holders, has_any)`` of an identifier column (None/'' ignored)."""
-    key, _ = codes(values)
+def account_values(acc: np.ndarray, values: np.ndarray | None, n_acc: int, exclude: np.ndarray | None = None,
+                   key: np.ndarray | None = None):
+    """``(tf matrix, holders, has_any, key)`` of an identifier column (None/'' ignored), or of its
+    codes ``key`` (-1 for none) when given."""
+    if key is None:
+        key, _ = codes(values)
     if exclude is not None:
         key = np.where(exclude, -1, key)
     mat, holders = tf_bits_matrix(acc, key, n_acc)
@@ -296,14 +320,17 @@ def level_of(x: np.ndarray, cuts) -> np.ndarray:
     return out
 
 
-def timing_levels(acc_code: np.ndarray, ts: np.ndarray, n_acc: int, params) -> tuple[sp.csr_matrix, dict, np.ndarray]:
-    """Synchrony scores (csr, upper triangle), shared-bin counts, and which accounts are comparable."""
-    mat, shared = timing_links(acc_code, ts, n_acc, bin_s=params.timing_bin_s,
+def timing_levels(acc_code: np.ndarray, ts: np.ndarray, n_acc: int, params) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Synchrony scores (csr, upper triangle) and which accounts are comparable."""
+    mat, _ = timing_links(acc_code, ts, n_acc, bin_s=params.timing_bin_s,
                                min_requests=params.timing_min_requests,
                                min_shared_bins=params.timing_min_shared_bins, min_score=params.timing_min_score,
-                               min_lift=params.timing_min_lift, alpha=params.timing_alpha)
+                               min_lift=params.timing_min_lift, alpha=params.timing_alpha,
+                               exact_pairs=params.timing_exact_pairs, seed=params.seed,
+                               lsh=(params.timing_lsh_bands, params.timing_lsh_rows, params.timing_lsh_max_bucket),
+                               shared_counts=False)
     comparable = np.bincount(acc_code, minlength=n_acc) >= params.timing_min_requests
-    return mat.tocsr(), shared, comparable
+    return mat.tocsr(), comparable
 
 
 

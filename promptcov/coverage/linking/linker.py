@@ -103,9 +103,10 @@ class AccountLinker:
         if len(frame) == 0:
             self._empty()
             return self
-        accts = ev.Accounts(frame.account_id)
+        acc_code, acc_ids = frame.codes("account_id", drop_empty=False)
+        accts = ev.Accounts(frame.account_id, (acc_code, acc_ids) if (acc_code >= 0).all() else None)
         self._ids = accts.ids
-        tkey, tnames = codes(frame.template_id)
+        tkey, tnames = frame.codes("template_id")
         popular = self._popular_templates(frame, tkey, len(tnames))
         fixed = self._fixed_evidence(frame, accts, tkey)
         live = ~popular
@@ -154,15 +155,18 @@ class AccountLinker:
             triu_entries(ev.overlap_factor(shuffled, nkey, accts.n_req, all_live,
                                            p.max_key_accounts), p.pair_block),
             p.overlap_levels, accts.n_pairs)
-        timing, shared_bins, t_ok = ev.timing_levels(acc, frame.ts, n, p)
-        org_key, _ = codes(frame.org_id)
+        timing, t_ok = ev.timing_levels(acc, frame.ts, n, p)
+        org_key, _ = frame.codes("org_id")
         org = np.full(n, -1, dtype=np.int64)
         org[acc[org_key >= 0]] = org_key[org_key >= 0]
         ids, binary = {}, []
-        prefixes = ev.prefixes(frame.ip)  # each distinct address parsed once
-        for name, values in (("payment", frame.payment_id), ("ip", frame.ip), ("prefix", prefixes),
-                             ("asn", frame.asn), ("user_agent", frame.user_agent)):
-            mat, holders, has, key = ev.account_values(acc, np.asarray(values, dtype=object), n)
+        ip_key, ip_values = frame.codes("ip")
+        p_key, _ = codes(ev.prefixes(ip_values))  # each distinct address parsed once
+        keys = {"payment": frame.codes("payment_id")[0], "ip": ip_key,
+                "prefix": np.where(ip_key >= 0, p_key[np.maximum(ip_key, 0)] if len(p_key) else -1, -1),
+                "asn": frame.codes("asn")[0], "user_agent": frame.codes("user_agent")[0]}
+        for name, key in keys.items():
+            mat, holders, has, key = ev.account_values(acc, None, n, key=key)
             ids[name] = (mat, holders, has, key)
             if name in ("payment", "ip", "prefix"):  # values held by 2 to max_key_accounts make candidates
                 b = mat.copy()
@@ -177,7 +181,7 @@ class AccountLinker:
             np.maximum.at(hi, acc, frame.ts)
             span = (hi - lo) / 3600.0
         return {"near_factor": near, "near_null": near_null, "shuffled": shuffled, "timing": timing, "span_h": span,
-                "shared_bins": shared_bins, "timing_ok": t_ok, "org": org, "ids": ids, "binary": binary}
+                "timing_ok": t_ok, "org": org, "ids": ids, "binary": binary}
 
     def _near_dup_keys(self, frame: RequestFrame, tkey: np.ndarray) -> np.ndarray:
         """Near-duplicate family per untemplated request (-1 for templated or popular rows)."""

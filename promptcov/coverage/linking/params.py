@@ -35,6 +35,11 @@ class LinkParams:
         activity in short time bins beyond chance, rhythm-corrected).
     timing_levels
         Synchrony score cut into levels "mid" and "high".
+    timing_exact_pairs, timing_lsh_bands, timing_lsh_rows, timing_lsh_max_bucket
+        Synchrony candidates: every pair sharing a time bin while that product lists at most
+        ``timing_exact_pairs`` entries, else MinHash/LSH banding of the accounts' bin sets
+        (:mod:`~promptcov.coverage.linking.sync_lsh`: bands of rows; a bucket pairs each member
+        with its next ``timing_lsh_max_bucket`` members), which bounds the candidates at 10^7 requests.
     max_bits
         The most evidence (in bits, log2 Bayes factor) one family may add. Fellegi-Sunter assumes
         the families are independent given the truth; they are not quite (a proxy pool, a card and
@@ -100,6 +105,10 @@ class LinkParams:
     timing_min_lift: float = 3.0
     timing_alpha: float = 0.01
     timing_levels: tuple[float, float] = (0.3, 0.6)
+    timing_exact_pairs: float = 1e9
+    timing_lsh_bands: int = 160
+    timing_lsh_rows: int = 4
+    timing_lsh_max_bucket: int = 64
     max_bits_template: float = 12.0
     max_bits_near_duplicate: float = 10.0
     max_bits_payment: float = 10.0
@@ -128,6 +137,8 @@ class LinkParams:
             raise ValueError(f"resolution must be in (0, 1), got {self.resolution}")
         if list(self.overlap_levels) != sorted(self.overlap_levels) or self.overlap_levels[0] <= 0:
             raise ValueError(f"overlap_levels must be increasing and positive, got {self.overlap_levels}")
+        if min(self.timing_lsh_bands, self.timing_lsh_rows, self.timing_lsh_max_bucket) < 1:
+            raise ValueError("timing_lsh_bands, timing_lsh_rows and timing_lsh_max_bucket must be positive")
         if self.pair_block < 1:
             raise ValueError(f"pair_block must be positive, got {self.pair_block}")
         if self.max_key_accounts < 2 or self.em_iterations < 1 or self.min_group_size < 2:

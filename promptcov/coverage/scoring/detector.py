@@ -215,11 +215,15 @@ class SweepDetector:
         """
         self._ccols = {}
         group_of = {a: g for g, accts in members.items() for a in accts}
-        row_group = np.array([group_of.get(str(a), "") for a in frame.account_id], dtype=object)
+        acct_code, ids = frame.codes("account_id", drop_empty=False)
+        if (acct_code >= 0).all():  # one look-up per account, not per row
+            row_group = np.array([group_of.get(str(a), "") for a in ids], dtype=object)[acct_code]
+        else:
+            row_group = np.array([group_of.get(str(a), "") for a in frame.account_id], dtype=object)
+            acct_code = np.unique(frame.account_id.astype(str), return_inverse=True)[1].ravel()
         frame = replace(frame, template_popular=group_owned_popular(
             frame.template_id, frame.template_popular, row_group, self.params_.owned_template_share))
         # many accounts acting as one: no single member's traffic may be most of the group's evidence
-        acct_code = np.unique(frame.account_id.astype(str), return_inverse=True)[1].ravel()
         keep = spread_cap(np.ones(len(frame), dtype=bool), acct_code, row_group)
         gids, gm = compute_pooled_metrics(frame.subset(keep), members, cells=cells[keep], population=population,
                                           **kw)

@@ -215,3 +215,18 @@ def test_level_of_counts_cuts_like_searchsorted():
     cuts = (0.05, 0.2, 0.5, 0.8)
     assert np.array_equal(ev.level_of(x, cuts), np.searchsorted(np.array(cuts), x, side="right"))
     assert ev.level_of(np.zeros(0), cuts).shape == (0,)
+
+
+def test_one_pair_join_serves_many_lists_of_pairs_as_fresh_lookups_would():
+    rng = np.random.default_rng(21)
+    mat = _random_incidence(rng, 200, 30, 4, density=0.8)
+    join = ev.PairJoin(mat)  # prepared once, as Comparison does for every block and popular template
+    held = (mat > 0).astype(np.float64)
+    for _ in range(5):
+        rows, cols = rng.integers(0, 200, 700), rng.integers(0, 200, 700)
+        assert np.array_equal(join.max_bits(rows, cols), _reference_max_bits(mat, rows, cols))
+        ref = np.asarray((held[rows].multiply(held[cols])).sum(axis=1)).ravel()
+        assert np.array_equal(join.shared_count(rows, cols), ref)
+    assert len(join.max_bits(np.zeros(0, np.int64), np.zeros(0, np.int64))) == 0
+    empty = ev.PairJoin(sp.csr_matrix((5, 3)))
+    assert not empty.max_bits(np.arange(4), np.arange(1, 5)).any()
