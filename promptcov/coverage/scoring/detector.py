@@ -223,8 +223,10 @@ class SweepDetector:
             acct_code = np.unique(frame.account_id.astype(str), return_inverse=True)[1].ravel()
         frame = replace(frame, template_popular=group_owned_popular(
             frame.template_id, frame.template_popular, row_group, self.params_.owned_template_share))
+        # only group members' rows are pooled: the subsets below copy those, not the whole window
+        grouped = row_group != ""
         # many accounts acting as one: no single member's traffic may be most of the group's evidence
-        keep = spread_cap(np.ones(len(frame), dtype=bool), acct_code, row_group)
+        keep = spread_cap(grouped, acct_code, row_group)
         gids, gm = compute_pooled_metrics(frame.subset(keep), members, cells=cells[keep], population=population,
                                           **kw)
         if not len(gids):
@@ -236,7 +238,7 @@ class SweepDetector:
         gscore, gcontrib = score_metrics(gm, w, evidence)
         gm["pooled_score"] = gscore
         mask = sweep_component_mask(frame.template_id, frame.template_popular, frame.capability, frame.marker)
-        mask = spread_cap(mask, acct_code, row_group)
+        mask = spread_cap(mask & grouped, acct_code, row_group)
         cids, cm = compute_pooled_metrics(frame.subset(mask), members, cells=cells[mask], population=population,
                                           **kw)
         where = {g: j for j, g in enumerate(gids)}
