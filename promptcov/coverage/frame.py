@@ -133,6 +133,15 @@ class RequestFrame:
             return np.where(code > 0, code - 1, -1), values[1:]
         return code, values
 
+    def account_codes(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes, ids)``: each row's account as an int64 code into the sorted distinct account ids
+        (as ``str``; a ``None`` id counts as ``"None"``, as ``astype(str)`` makes it)."""
+        code, ids = self.codes("account_id", drop_empty=False)
+        if (code >= 0).all():
+            return code, ids.astype(str)
+        ids, code = np.unique(self.account_id.astype(str), return_inverse=True)
+        return code.astype(np.int64).ravel(), ids
+
     def __len__(self) -> int:
         return len(self.account_id)
 

@@ -45,8 +45,7 @@ class Comparison:
         self.p, self.accts, self.fx = params, accts, fx
         acc, p = accts.code, params
         tfac = ev.overlap_factor(acc, tkey, accts.n_req, live_ext, p.max_key_accounts)
-        null_f = ev.overlap_factor(fx["shuffled"], ev.null_keys(acc, tkey), accts.n_req, live_ext,
-                                   p.max_key_accounts)
+        null_f = ev.overlap_factor(fx["shuffled"], fx["null_tkey"], accts.n_req, live_ext, p.max_key_accounts)
         self.null_t = ev.null_level_counts(triu_entries(null_f, p.pair_block), p.overlap_levels, accts.n_pairs)
         # the rarity bits of a shared template come only from ``rare`` ones (default: the live ones): a
         # re-admitted popular-looking template is a signature through its users' overlap, not rare

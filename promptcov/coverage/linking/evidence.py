@@ -25,7 +25,7 @@ import re
 import numpy as np
 import scipy.sparse as sp
 
-from promptcov.coverage.linking.cooccurrence import codes, timing_links
+from promptcov.coverage.linking.cooccurrence import timing_links
 
 __all__ = ["Accounts", "incidence", "overlap_factor", "overlap_matrix", "tf_bits_matrix", "pair_max_bits", "prefix_of",
            "prefixes", "timing_levels", "PairJoin", "account_values", "level_of", "null_levels", "null_level_counts",
@@ -278,18 +278,13 @@ def prefixes(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def account_values(acc: np.ndarray, values: np.ndarray | None, n_acc: int, exclude: np.ndarray | None = None,
-                   key: np.ndarray | None = None):
-    """``(tf matrix, holders, has_any, key)`` of an identifier column (None/'' ignored), or of its
-    codes ``key`` (-1 for none) when given."""
-    if key is None:
-        key, _ = codes(values)
-    if exclude is not None:
-        key = np.where(exclude, -1, key)
+def account_values(acc: np.ndarray, key: np.ndarray, n_acc: int):
+    """``(tf matrix, holders, has_any)`` of an identifier column given as codes ``key`` per request
+    (-1 for none: :meth:`~promptcov.coverage.frame.RequestFrame.codes`)."""
     mat, holders = tf_bits_matrix(acc, key, n_acc)
     has = np.zeros(n_acc, dtype=bool)
     has[acc[key >= 0]] = True
-    return mat, holders, has, key
+    return mat, holders, has
 
 
 def null_levels(null: sp.coo_matrix, cuts, n_pairs: float) -> np.ndarray:
@@ -323,12 +318,12 @@ def level_of(x: np.ndarray, cuts) -> np.ndarray:
 def timing_levels(acc_code: np.ndarray, ts: np.ndarray, n_acc: int, params) -> tuple[sp.csr_matrix, np.ndarray]:
     """Synchrony scores (csr, upper triangle) and which accounts are comparable."""
     mat, _ = timing_links(acc_code, ts, n_acc, bin_s=params.timing_bin_s,
-                               min_requests=params.timing_min_requests,
-                               min_shared_bins=params.timing_min_shared_bins, min_score=params.timing_min_score,
-                               min_lift=params.timing_min_lift, alpha=params.timing_alpha,
-                               exact_pairs=params.timing_exact_pairs, seed=params.seed,
-                               lsh=(params.timing_lsh_bands, params.timing_lsh_rows, params.timing_lsh_max_bucket),
-                               shared_counts=False)
+                          min_requests=params.timing_min_requests,
+                          min_shared_bins=params.timing_min_shared_bins, min_score=params.timing_min_score,
+                          min_lift=params.timing_min_lift, alpha=params.timing_alpha,
+                          exact_pairs=params.timing_exact_pairs, seed=params.seed,
+                          lsh=(params.timing_lsh_bands, params.timing_lsh_rows, params.timing_lsh_max_bucket),
+                          shared_counts=False)
     comparable = np.bincount(acc_code, minlength=n_acc) >= params.timing_min_requests
     return mat.tocsr(), comparable
 

@@ -103,8 +103,7 @@ class AccountLinker:
         if len(frame) == 0:
             self._empty()
             return self
-        acc_code, acc_ids = frame.codes("account_id", drop_empty=False)
-        accts = ev.Accounts(frame.account_id, (acc_code, acc_ids) if (acc_code >= 0).all() else None)
+        accts = ev.Accounts(frame.account_id, frame.account_codes())
         self._ids = accts.ids
         tkey, tnames = frame.codes("template_id")
         popular = self._popular_templates(frame, tkey, len(tnames))
@@ -152,8 +151,7 @@ class AccountLinker:
         # sizes kept), which keeps how common each key is and destroys any coordination
         shuffled = np.random.default_rng(p.seed).permutation(acc)
         near_null = ev.null_level_counts(
-            triu_entries(ev.overlap_factor(shuffled, nkey, accts.n_req, all_live,
-                                           p.max_key_accounts), p.pair_block),
+            triu_entries(ev.overlap_factor(shuffled, nkey, accts.n_req, all_live, p.max_key_accounts), p.pair_block),
             p.overlap_levels, accts.n_pairs)
         timing, t_ok = ev.timing_levels(acc, frame.ts, n, p)
         org_key, _ = frame.codes("org_id")
@@ -166,7 +164,7 @@ class AccountLinker:
                 "prefix": np.where(ip_key >= 0, p_key[np.maximum(ip_key, 0)] if len(p_key) else -1, -1),
                 "asn": frame.codes("asn")[0], "user_agent": frame.codes("user_agent")[0]}
         for name, key in keys.items():
-            mat, holders, has, key = ev.account_values(acc, None, n, key=key)
+            mat, holders, has = ev.account_values(acc, key, n)
             ids[name] = (mat, holders, has, key)
             if name in ("payment", "ip", "prefix"):  # values held by 2 to max_key_accounts make candidates
                 b = mat.copy()
@@ -180,8 +178,10 @@ class AccountLinker:
             np.minimum.at(lo, acc, frame.ts)
             np.maximum.at(hi, acc, frame.ts)
             span = (hi - lo) / 3600.0
-        return {"near_factor": near, "near_null": near_null, "shuffled": shuffled, "timing": timing, "span_h": span,
-                "timing_ok": t_ok, "org": org, "ids": ids, "binary": binary}
+        # the template keys the shuffled null deals (the same whichever templates are live)
+        null_tkey = ev.null_keys(acc, tkey)
+        return {"near_factor": near, "near_null": near_null, "shuffled": shuffled, "null_tkey": null_tkey,
+                "timing": timing, "span_h": span, "timing_ok": t_ok, "org": org, "ids": ids, "binary": binary}
 
     def _near_dup_keys(self, frame: RequestFrame, tkey: np.ndarray) -> np.ndarray:
         """Near-duplicate family per untemplated request (-1 for templated or popular rows)."""

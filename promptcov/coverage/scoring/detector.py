@@ -215,12 +215,8 @@ class SweepDetector:
         """
         self._ccols = {}
         group_of = {a: g for g, accts in members.items() for a in accts}
-        acct_code, ids = frame.codes("account_id", drop_empty=False)
-        if (acct_code >= 0).all():  # one look-up per account, not per row
-            row_group = np.array([group_of.get(str(a), "") for a in ids], dtype=object)[acct_code]
-        else:
-            row_group = np.array([group_of.get(str(a), "") for a in frame.account_id], dtype=object)
-            acct_code = np.unique(frame.account_id.astype(str), return_inverse=True)[1].ravel()
+        acct_code, ids = frame.account_codes()
+        row_group = np.array([group_of.get(a, "") for a in ids], dtype=object)[acct_code]  # one look-up per account
         frame = replace(frame, template_popular=group_owned_popular(
             frame.template_id, frame.template_popular, row_group, self.params_.owned_template_share))
         # only group members' rows are pooled: the subsets below copy those, not the whole window

@@ -179,14 +179,9 @@ def _entities(frame: RequestFrame, groups: dict | None, min_requests: int) -> li
     entities = [(acc, np.arange(sl.start, sl.stop)) for acc, sl in frame.accounts()
                 if sl.stop - sl.start >= min_requests]
     if groups:
-        acc, ids = frame.codes("account_id", drop_empty=False)
-        if (acc >= 0).all():  # one look-up per account, not per row
-            names, per_acc = np.unique(np.array([groups.get(str(a)) or "" for a in ids], dtype=str),
-                                       return_inverse=True)
-            codes = per_acc.ravel()[acc]
-        else:
-            gid = np.array([groups.get(a) or "" for a in frame.account_id.astype(str)], dtype=str)
-            names, codes = np.unique(gid, return_inverse=True)
+        acc, ids = frame.account_codes()  # one look-up per account, not per row
+        names, per_acc = np.unique(np.array([groups.get(a) or "" for a in ids], dtype=str), return_inverse=True)
+        codes = per_acc.ravel()[acc]
         order = np.lexsort((frame.ts, codes))
         bounds = np.searchsorted(codes[order], np.arange(len(names) + 1))
         for j, g in enumerate(names):
