@@ -16,7 +16,9 @@ from promptcov.simulate.families import simulate_family
 
 pytestmark = pytest.mark.e2e
 
-EVAL_SEED = 119  # evaluation seeds are 100-119; development used 0-5 (README, "Seeds")
+# an evaluation-half seed whose per-seed output was never used for tuning (round 3 was diagnosed on
+# 104, 105 and 117; the held-out seeds are now 120-135: README, "Seeds")
+EVAL_SEED = 119
 
 
 @pytest.fixture(scope="module")
