@@ -99,3 +99,26 @@ def spread_cap(mask: np.ndarray, account_code: np.ndarray, row_group: np.ndarray
             drop = np.setdiff1d(np.arange(lo, hi), chosen)
             keep[rows[drop]] = False
     return keep
+
+
+def alike_members(mask: np.ndarray, account_code: np.ndarray, row_group: np.ndarray) -> dict[str, tuple[float, int]]:
+    """Per group: how many members send its ``mask`` rows alike, and how many rows that is.
+
+    The count is the inverse Simpson index of the members' row counts, ``(sum c)^2 / sum c^2``:
+    six members sending five template fills each count 6, one member sending nearly all of them
+    with a few members tied to it counts about 1. It is the number of separate senders behind a
+    group's sweep, which no single account's volume can fake. Rows outside any group are ignored.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    groups = np.asarray(row_group, dtype=object)
+    rows = np.flatnonzero(mask & np.array([bool(g) for g in groups], dtype=bool))
+    if not len(rows):
+        return {}
+    account_code = np.asarray(account_code, dtype=np.int64)
+    g_codes, g_inv = np.unique(groups[rows].astype(str), return_inverse=True)
+    width = int(account_code.max()) + 1
+    upair, cnt = np.unique(g_inv.astype(np.int64) * width + account_code[rows], return_counts=True)
+    g_of = upair // width
+    total = np.bincount(g_of, weights=cnt, minlength=len(g_codes))
+    sq = np.bincount(g_of, weights=cnt.astype(np.float64) ** 2, minlength=len(g_codes))
+    return {str(g): (float(total[j] ** 2 / sq[j]), int(total[j])) for j, g in enumerate(g_codes)}

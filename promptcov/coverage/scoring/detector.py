@@ -32,7 +32,12 @@ from promptcov.coverage.metrics.accounts import (
 )
 from promptcov.coverage.scoring.benign import benchmark_like
 from promptcov.coverage.scoring.calibration import calibrate_threshold, null_fit
-from promptcov.coverage.scoring.component import group_owned_popular, spread_cap, sweep_component_mask
+from promptcov.coverage.scoring.component import (
+    alike_members,
+    group_owned_popular,
+    spread_cap,
+    sweep_component_mask,
+)
 from promptcov.coverage.scoring.params import DetectorParams, ScoreWeights
 from promptcov.coverage.scoring.reasons import reasons_for
 from promptcov.coverage.scoring.score import group_evidence, score_metrics, timing_class
@@ -41,7 +46,7 @@ from promptcov.errors import InputError, NotFittedError
 __all__ = ["SweepDetector"]
 
 _METRIC_PARAMS = ("max_sample", "lookback", "dup_cos", "related_cos", "seed", "min_timing_requests")
-_GROUP_EXTRA = ("n_members", "sync_share", "cohesion", "pooled_score", "component_share", "component_score")
+_GROUP_EXTRA = ("n_members", "alike_members", "sync_share", "cohesion", "pooled_score", "component_share", "component_score")
 _STRONG = (*BEHAVIOUR, "payment")
 _OPERATOR = ("payment", "ip", "timing")  # ties that say "same operator", not "same content"
 
@@ -230,11 +235,17 @@ class SweepDetector:
         w = self.weights_
         gm["timing_class"] = timing_class(gm, w)
         gm["cohesion"] = np.array([cohesion.get(g, 0.0) for g in gids])
-        evidence = group_evidence(gm["n_members"], gm["cohesion"], gm["sync_share"], w)
-        gscore, gcontrib = score_metrics(gm, w, evidence)
-        gm["pooled_score"] = gscore
         mask = sweep_component_mask(frame.template_id, frame.template_popular, frame.capability, frame.marker)
         mask = spread_cap(mask & grouped, acct_code, row_group)
+        has_t = np.array([t is not None for t in frame.template_id], dtype=bool)
+        filled = spread_cap(has_t & ~np.asarray(frame.template_popular, dtype=bool) & grouped, acct_code, row_group)
+        alike = alike_members(filled, acct_code, row_group)
+        gm["alike_members"] = np.array([alike.get(g, (0.0, 0))[0] for g in gids])
+        n_filled = np.array([alike.get(g, (0.0, 0))[1] for g in gids], dtype=np.float64)
+        size = gm["alike_members"] if w.group_size_alike else gm["n_members"]
+        evidence = group_evidence(size, gm["cohesion"], gm["sync_share"], w)
+        gscore, gcontrib = score_metrics(gm, w, evidence)
+        gm["pooled_score"] = gscore
         cids, cm = compute_pooled_metrics(frame.subset(mask), members, cells=cells[mask], population=population,
                                           **kw)
         where = {g: j for j, g in enumerate(gids)}
@@ -243,7 +254,10 @@ class SweepDetector:
         gm["component_score"] = np.zeros(len(gids))
         if len(cids):
             cm["timing_class"] = timing_class(cm, w)
-            cscore, ccontrib = score_metrics(cm, w, evidence[pick])
+            # the replicates vouch for the fills: their share of the component, and of the pooled traffic
+            share = n_filled[pick] / np.maximum(cm["n_requests"], 1.0) * np.minimum(
+                1.0, n_filled[pick] / np.maximum(gm["n_requests"][pick], 1.0) / max(w.alike_full_share, 1e-9))
+            cscore, ccontrib = score_metrics(cm, w, evidence[pick], gm["alike_members"][pick], share)
             gm["component_share"][pick] = cm["n_requests"] / gm["n_requests"][pick]
             gm["component_score"][pick] = cscore
             self._ccols = {g: (cm, ccontrib, k) for k, g in enumerate(cids)}
@@ -386,6 +400,7 @@ class SweepDetector:
         if gid in self._ccols and m["component_score"] > m["pooled_score"]:
             cm, ccontrib, k = self._ccols[gid]
             reason_m = self._row(self._columns({n: v[k : k + 1] for n, v in cm.items()}), 0)
+            reason_m["alike_members"] = m.get("alike_members")
             contrib = {name: float(v[k]) for name, v in ccontrib.items()}
             lead = (
                 f"sweep component: {m['component_share']:.0%} of the group's traffic "

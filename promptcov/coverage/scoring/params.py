@@ -48,6 +48,15 @@ class ScoreWeights:
     group_size_saturation: float = 32.0
     prior_logit: float = -4.0
     shrink_n: float = 50.0
+    #: members acting alike (filling the group's rare templates) beyond the first, at which a group's
+    #: sweep component is as reliable as ``shrink_n`` requests make it (r = 0.5); 0 turns this off
+    shrink_members: float = 4.0
+    #: the members' replicate reliability counts in full once template fills are this share of the
+    #: group's pooled traffic (less, proportionally, below it: an office's shared report template
+    #: among its ordinary traffic is no sweep)
+    alike_full_share: float = 0.25
+    #: group size evidence counts the members acting alike (True) or every linked member (False)
+    group_size_alike: bool = True
     #: a profile is flat (round the clock) when its first daily harmonic is below
     #: max(flat_amplitude, flat_noise / sqrt(n)): above the noise of a flat histogram of n requests
     flat_amplitude: float = 0.12

@@ -49,7 +49,9 @@ def _phrase(driver: str, c: float, m: dict) -> str:
         return f"narrow: touches {ratio:.1f}x the cells random traffic of its volume would"
     if driver == "group":
         sync = np.nan_to_num(m.get("sync_share", 0.0))
-        return f"coordinated group of {m.get('n_members', 0):.0f} accounts ({_pct(sync)} synchronised)"
+        alike = np.nan_to_num(m.get("alike_members", 0.0))
+        fill = f", {alike:.0f} filling its rare templates alike" if alike >= 1.5 else ""
+        return f"coordinated group of {m.get('n_members', 0):.0f} accounts{fill} ({_pct(sync)} synchronised)"
     raise ValueError(f"unknown driver {driver!r}")
 
 

@@ -41,7 +41,8 @@ coverage           ``1.5 * min(1, log2 ratio)`` above ``coverage_ratio`` 1: broa
                    Groups get no narrowness penalty: a linked pool filling one scaffold is
                    narrow by construction (like a daily rhythm, narrowness describes one sender).
 group              ``3.0 * G`` for groups only, ``G = 0.3 size + 0.4 link strength +
-                   0.3 synchrony`` (:func:`group_evidence`). Added *after* the volume
+                   0.3 synchrony`` (:func:`group_evidence`; size counts the members acting
+                   alike, i.e. filling the group's rare templates). Added *after* the volume
                    shrinkage: coordination is a fact about the accounts, not a rate.
 ================== ===================================================================
 
@@ -208,7 +209,8 @@ def evidence_contributions(
 
 
 def score_metrics(
-    metrics: dict, weights: ScoreWeights | None = None, group: np.ndarray | None = None
+    metrics: dict, weights: ScoreWeights | None = None, group: np.ndarray | None = None,
+    alike: np.ndarray | None = None, alike_share: np.ndarray | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Score in [0, 1] per row and each driver's contribution to its (shrunk) logit.
 
@@ -217,11 +219,23 @@ def score_metrics(
     between accounts and their synchrony are facts about the accounts, not a rate estimated
     from the requests, so a small group is as coordinated as a large one. The returned
     contributions are what moved this row's logit away from the prior.
+
+    ``alike`` (optional, per row) is the number of members sending a group's template fills alike
+    (:func:`~promptcov.coverage.scoring.component.alike_members`) and ``alike_share`` the share of
+    the row's traffic those fills vouch for. Shrinkage guards against one sender's fluke: thirty
+    templated requests from one account may be an afternoon's project, from six linked accounts
+    filling the same rare scaffolds they are a pattern. So ``r`` is at least
+    ``alike_share * (k - 1) / (k - 1 + w.shrink_members)``: every member beyond the first is a
+    replicate.
     """
     w = DEFAULT_WEIGHTS if weights is None else weights
     contrib = evidence_contributions(metrics, w, group)
     n = np.nan_to_num(column(metrics, "n_requests", n_rows(metrics)), nan=0.0)
     r = n / (n + w.shrink_n)
+    if alike is not None and w.shrink_members > 0:
+        k = np.maximum(np.nan_to_num(np.asarray(alike, np.float64), nan=0.0) - 1.0, 0.0)
+        share = 1.0 if alike_share is None else np.clip(np.nan_to_num(np.asarray(alike_share, np.float64)), 0, 1)
+        r = np.maximum(r, share * k / (k + w.shrink_members))
     traffic = sum(v for k, v in contrib.items() if k != "group")
     z = r * (w.bias + traffic) + (1.0 - r) * w.prior_logit + contrib["group"]
     shrunk = {k: (v if k == "group" else r * v) for k, v in contrib.items()}

@@ -1,6 +1,7 @@
 """The sweep component of a group's traffic: rare-template and CoT rows."""
 
 import numpy as np
+import pytest
 
 from promptcov.coverage.scoring.component import sweep_component_mask
 
@@ -48,3 +49,17 @@ def test_spread_cap_keeps_a_balanced_hydra_and_caps_one_dominant_member():
     assert keep[10:20].all()  # the other members and the balanced group lose nothing
     assert keep[20:23].all() and not keep[23]  # ungrouped rows keep the mask as it was
     assert spread_cap(mask, acc, obj([""] * len(acc))).tolist() == mask.tolist()
+
+
+def test_alike_members_counts_separate_senders_not_rows():
+    from promptcov.coverage.scoring.component import alike_members
+
+    # G: six members with five fills each; H: one member with 20 fills and two with one each
+    acc = np.array([k for k in range(6) for _ in range(5)] + [6] * 20 + [7, 8] + [9, 9])
+    grp = obj(["G"] * 30 + ["H"] * 22 + ["", ""])
+    mask = np.ones(len(acc), dtype=bool)
+    out = alike_members(mask, acc, grp)
+    assert set(out) == {"G", "H"}  # ungrouped rows count for nobody
+    assert out["G"] == (pytest.approx(6.0), 30)
+    assert out["H"][0] == pytest.approx(22**2 / (400 + 2)) and out["H"][0] < 1.3 and out["H"][1] == 22
+    assert alike_members(np.zeros(len(acc), bool), acc, grp) == {}

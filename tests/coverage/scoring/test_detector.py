@@ -322,3 +322,46 @@ def test_a_one_off_run_sharing_a_campaigns_content_is_a_benchmark_but_a_shared_c
     assert det.groups_[0]["flagged"] and all(rows[m]["flagged"] for m in members)
     assert rows["runner"]["flagged"] is flagged
     assert (rows["runner"]["benign_kind"] == "benchmark") is (not flagged)
+
+
+def _small_hydra_and_office(seed: int):
+    """Six accounts, each sending five fills of two rare scaffolds (tool use, data analysis) and four
+    ordinary requests, on two cards; and an office of six colleagues who each filled a shared report
+    template twice among forty ordinary requests, on one network."""
+    world = SynthWorld(seed=seed, days=7)
+    organic_population(world, 60)
+    members = [f"hyd-{i}" for i in range(6)]
+    for i, m in enumerate(members):
+        world.sweep(m, 5, ["tool_use", "data_analysis"], ["hyd-t1", "hyd-t2"], times=world.human_times(5),
+                    template_p=0.8, payment_id=f"card-{i % 2}")
+        world.organic(m, 4, followup_p=0.3)
+    office = [f"desk-{i}" for i in range(6)]
+    for p in office:
+        world.organic(p, 40, followup_p=0.2)
+        for t in world.flat_times(2):
+            world.add(p, t, "data_analysis", world.vec("data_analysis", 0), template_id="office-report")
+    links = [Link(members[i], members[i + 1], "payment", 1.0, "card") for i in range(5)]
+    links += [Link(office[i], office[i + 1], "ip", 0.9, "office") for i in range(5)]
+    return world.frame(), {"G-hydra": members, "G-office": office}, links
+
+
+@pytest.mark.parametrize("seed", [21, 22])
+def test_a_small_hydra_is_flagged_by_its_members_acting_alike_and_an_office_template_is_not(seed):
+    """Thirty template fills are too few to trust from one account; from six accounts filling the same
+    rare scaffolds they are not one person's fluke. Six colleagues sharing one report template among
+    their ordinary traffic stay far below the threshold."""
+    from dataclasses import replace as dc_replace
+
+    from promptcov.coverage.scoring.params import ScoreWeights
+
+    frame, groups, links = _small_hydra_and_office(seed)
+    det = SweepDetector().fit(frame, group_members=groups, links=links)
+    by = {g["group_id"]: g for g in det.groups_}
+    hydra, office = by["G-hydra"], by["G-office"]
+    assert hydra["flagged"] and hydra["evidence"]["metrics"]["alike_members"] > 5
+    assert "filling its rare templates alike" in hydra["reasons"]
+    assert {r["account_id"] for r in det.accounts_ if r["flagged"]} == set(groups["G-hydra"])
+    assert office["score"] < 0.2 and office["evidence"]["metrics"]["alike_members"] > 5
+    off = SweepDetector(weights=dc_replace(ScoreWeights(), shrink_members=0.0)).fit(
+        frame, group_members=groups, links=links)
+    assert not any(g["flagged"] for g in off.groups_)  # by volume alone the hydra stays under the floor

@@ -259,3 +259,21 @@ def test_reasons_put_the_strongest_evidence_first_and_counter_evidence_after():
     low = reasons_for(dict(r, n_requests=12.0), {"templated": 0.4})
     assert low.endswith("only 12 requests: evidence shrunk toward the prior")
     assert reasons_for(row(), {}) == "no sweep evidence"
+
+
+def test_members_acting_alike_make_a_small_groups_evidence_reliable_in_proportion_to_their_share():
+    m = arrays(row(**dict(SWEEP, n_requests=15.0, quiet_hours=6.0, diurnal_amplitude=0.5, active_hours=18.0)))
+    g = np.array([0.5])
+    base, c0 = score_metrics(m, group=g)
+    six, c6 = score_metrics(m, group=g, alike=np.array([6.0]))  # r: 15/65 -> 5/(5+4)
+    assert six[0] > base[0] and c6["templated"][0] > c0["templated"][0]
+    half, _ = score_metrics(m, group=g, alike=np.array([6.0]), alike_share=np.array([0.5]))
+    assert base[0] < half[0] < six[0]
+    # one member (or none) is no replicate; sharing nothing vouches for nothing; 0 turns it off
+    for kw in ({"alike": np.array([1.0])}, {"alike": np.array([6.0]), "alike_share": np.array([0.0])}):
+        assert score_metrics(m, group=g, **kw)[0][0] == pytest.approx(base[0])
+    off = ScoreWeights(shrink_members=0.0)
+    assert score_metrics(m, off, group=g, alike=np.array([6.0]))[0][0] == pytest.approx(base[0])
+    # never below the volume's own reliability: a large pool keeps its r
+    big = arrays(row(**dict(SWEEP, n_requests=5000.0)))
+    assert score_metrics(big, group=g, alike=np.array([2.0]))[0][0] == pytest.approx(score_metrics(big, group=g)[0][0])
