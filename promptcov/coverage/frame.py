@@ -220,6 +220,39 @@ def encode_strings(values) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]] |
     return lookup[code], (code, values)
 
 
+def factorize_str(values, none: str = "None") -> tuple[np.ndarray, np.ndarray]:
+    """``(sorted distinct values, int64 code per row)`` of a column, as ``str``.
+
+    The same result as ``np.unique(np.asarray(values).astype(str), return_inverse=True)`` (``None``
+    counts as the string ``none``), computed with pyarrow's dictionary encoding instead of a
+    fixed-width unicode copy of the column, which costs rows x longest value x 4 bytes (800 MB for
+    10^7 rows of 20-character area names) and sorts every row.
+
+    >>> uniq, code = factorize_str(["b", None, "a", "b"])
+    >>> uniq.tolist(), code.tolist()
+    (['None', 'a', 'b'], [2, 0, 1, 2])
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    values = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+    if not len(values):
+        return np.array([], dtype=object), np.zeros(0, dtype=np.int64)
+    try:
+        enc = pc.dictionary_encode(pa.array(values, type=pa.string()))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):  # not str/None: numpy's way
+        values = np.array([none if v is None else str(v) for v in values], dtype=object)
+        uniq, inv = np.unique(values.astype(str), return_inverse=True)
+        return uniq.astype(object), inv.ravel().astype(np.int64)
+    vocab = enc.dictionary.to_pylist()
+    idx = pc.fill_null(enc.indices, len(vocab)).to_numpy(zero_copy_only=False).astype(np.int64)
+    vocab.append(none)  # the null slot (unused when there are no nulls)
+    uniq = sorted(set(vocab[:-1] + ([none] if enc.indices.null_count else [])))
+    rank = {v: i for i, v in enumerate(uniq)}
+    remap = np.array([rank.get(v, -1) for v in vocab], dtype=np.int64)
+    return np.array(uniq, dtype=object), remap[idx]
+
+
 def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Codes into the sorted distinct non-``None`` values (as ``str``) of any object column."""
     present = np.array([v is not None for v in values], dtype=bool)

@@ -201,7 +201,7 @@ class Comparison:
 
     # ------------------------------------------------------------------ popular-looking templates
     def coherent(self, popular: np.ndarray, tkey: np.ndarray, model, families: list[Family],
-                 weights: np.ndarray) -> np.ndarray:
+                 weights: np.ndarray, exclude: tuple[str, ...] = ("template", "near_duplicate")) -> np.ndarray:
         """Popular-looking templates whose users are otherwise tied together: campaign signatures.
 
         Two tests, either suffices: the users' mean pairwise posterior of one operator (on the
@@ -210,11 +210,17 @@ class Comparison:
         tied to another user and those ties are far beyond chance (Poisson tail at ``alpha``
         against the window's own rate of tied pairs: a campaign on many cards, each card shared by
         a few of its accounts). The users of a public prompt are strangers to each other.
+
+        ``exclude`` names the families that do not count as ties: by default the template and
+        near-duplicate evidence. The linker asks twice: first on operator evidence alone, then
+        counting the templates kept so far (``exclude=("near_duplicate",)``), because a campaign
+        that fills each of its scaffolds from about half of its accounts ties the users of one
+        scaffold through the others, not through their cards.
         """
         from scipy import stats
 
         p, acc = self.p, self.accts.code
-        other = [f for f in families if f.name not in ("template", "near_duplicate")]
+        other = [f for f in families if f.name not in exclude]
         post = model.posterior(sum(model.level_bits(f) for f in other))
         base = float(weights[post >= p.min_posterior].sum()) / max(self.accts.n_pairs, 1.0)
         candidates = np.flatnonzero(popular)
@@ -234,7 +240,7 @@ class Comparison:
             has_tie = np.zeros(len(users), dtype=bool)
             for r, c, vals in candidate_blocks(self.src.subset(users), p.pair_block):
                 lv, tf, _ = self.levels(users[r], users[c], vals)
-                fams = [f for f in self.families(lv, tf) if f.name not in ("template", "near_duplicate")]
+                fams = [f for f in self.families(lv, tf) if f.name not in exclude]
                 post_k = model.posterior(sum(model.level_bits(f) for f in fams))
                 inside += float(post_k.sum())
                 n_cand += len(r)

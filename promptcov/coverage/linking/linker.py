@@ -114,15 +114,20 @@ class AccountLinker:
         lam_floor = p.prior_siblings / max(accts.n, 1)
         model = fit_fs(families, accts.n_pairs, p.em_iterations, p.em_prior, lam_floor=lam_floor, weights=w)
         self.readmitted_templates_ = []
-        if popular.any() and len(w):
-            back = cmp.coherent(popular, tkey, model, families, w)
-            if back.any():
-                live = live | back
-                self.readmitted_templates_ = sorted(str(tnames[k]) for k in np.flatnonzero(back))
-                # the re-admitted templates count toward overlap, but give no rarity bits
-                cmp = Comparison(p, accts, fixed, tkey, np.r_[live, False], rare_ext=np.r_[~popular & live, False])
-                families, rows, cols, parts, w = cmp.run()
-                model = fit_fs(families, accts.n_pairs, p.em_iterations, p.em_prior, lam_floor=lam_floor, weights=w)
+        # popular-looking templates whose users are tied otherwise: first by operator evidence alone,
+        # then also by the templates kept so far (a campaign's scaffolds vouch for each other)
+        for exclude in (("template", "near_duplicate"), ("near_duplicate",)):
+            if not (popular & ~live).any() or not len(w):
+                break
+            back = cmp.coherent(popular & ~live, tkey, model, families, w, exclude=exclude)
+            if not back.any():
+                break
+            live = live | back
+            self.readmitted_templates_ = sorted(str(tnames[k]) for k in np.flatnonzero(popular & live))
+            # the re-admitted templates count toward overlap, but give no rarity bits
+            cmp = Comparison(p, accts, fixed, tkey, np.r_[live, False], rare_ext=np.r_[~popular & live, False])
+            families, rows, cols, parts, w = cmp.run()
+            model = fit_fs(families, accts.n_pairs, p.em_iterations, p.em_prior, lam_floor=lam_floor, weights=w)
         self.model_: FSModel = model
         n = len(rows)  # the tied pairs, one by one; the weighted rows after them never make an edge
         bits = {k: v[:n] for k, v in model.bits(families).items()}

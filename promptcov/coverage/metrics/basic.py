@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from promptcov.coverage.frame import factorize_str
+
 __all__ = [
     "default_high_value_weights",
     "COT_AREA",
@@ -77,9 +79,7 @@ def _check(seg: np.ndarray, n_seg: int, *arrays: np.ndarray) -> np.ndarray:
 
 def _codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Integer codes of an object column (None -> '')."""
-    as_str = np.array(["" if v is None else str(v) for v in values], dtype=object)
-    uniq, inv = np.unique(as_str.astype(str), return_inverse=True)
-    return uniq, inv.astype(np.int64)
+    return factorize_str(values, none="")
 
 
 def capability_concentration(

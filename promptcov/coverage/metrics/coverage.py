@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from promptcov.coverage.frame import factorize_str
+
 __all__ = ["assign_cells", "CellPopulation", "expected_distinct", "coverage_metrics"]
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,7 @@ class CellPopulation:
         if len(capability) != len(cells):
             raise ValueError("capability and cells must have the same length")
         ok = cells >= 0
-        areas, code = np.unique(capability[ok].astype(str), return_inverse=True)
+        areas, code = factorize_str(capability[ok])
         n_cells = int(cells.max(initial=-1)) + 1
         counts = np.zeros((len(areas), max(n_cells, 1)))
         np.add.at(counts, (code, cells[ok]), 1.0)

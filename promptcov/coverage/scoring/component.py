@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from promptcov.coverage.frame import factorize_str
 from promptcov.coverage.metrics.basic import COT_AREA, is_cot_marker
 
 __all__ = ["sweep_component_mask", "group_owned_popular", "spread_cap"]
@@ -49,12 +50,12 @@ def group_owned_popular(
     cand = popular & np.array([t is not None for t in template_id], dtype=bool)
     if not cand.any():
         return popular
-    t_codes, t_inv = np.unique(template_id[cand].astype(str), return_inverse=True)
+    t_codes, t_inv = factorize_str(template_id[cand])
     total = np.bincount(t_inv, minlength=len(t_codes)).astype(np.float64)
     grouped = np.array([bool(g) for g in groups[cand]], dtype=bool)
     if not grouped.any():
         return popular
-    g_codes, g_inv = np.unique(groups[cand][grouped].astype(str), return_inverse=True)
+    g_codes, g_inv = factorize_str(groups[cand][grouped])
     pair = t_inv[grouped].astype(np.int64) * len(g_codes) + g_inv
     upair, cnt = np.unique(pair, return_counts=True)
     owned = upair[cnt >= min_share * total[upair // len(g_codes)]]
@@ -81,7 +82,7 @@ def spread_cap(mask: np.ndarray, account_code: np.ndarray, row_group: np.ndarray
     rows = np.flatnonzero(mask & np.array([bool(g) for g in groups], dtype=bool))
     if not len(rows):
         return keep
-    g_codes, g_inv = np.unique(groups[rows].astype(str), return_inverse=True)
+    g_codes, g_inv = factorize_str(groups[rows])
     order = np.lexsort((rows, account_code[rows], g_inv))
     rows, acc, grp = rows[order], account_code[rows][order], g_inv[order]
     start = np.r_[True, (acc[1:] != acc[:-1]) | (grp[1:] != grp[:-1])]
@@ -115,7 +116,7 @@ def alike_members(mask: np.ndarray, account_code: np.ndarray, row_group: np.ndar
     if not len(rows):
         return {}
     account_code = np.asarray(account_code, dtype=np.int64)
-    g_codes, g_inv = np.unique(groups[rows].astype(str), return_inverse=True)
+    g_codes, g_inv = factorize_str(groups[rows])
     width = int(account_code.max()) + 1
     upair, cnt = np.unique(g_inv.astype(np.int64) * width + account_code[rows], return_counts=True)
     g_of = upair // width

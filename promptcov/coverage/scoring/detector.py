@@ -21,7 +21,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from promptcov.coverage.frame import RequestFrame
+from promptcov.coverage.frame import RequestFrame, factorize_str
 from promptcov.coverage.linking.linker import BEHAVIOUR, group_edges, link_fields
 from promptcov.coverage.metrics.accounts import (
     LABEL_METRICS,
@@ -300,7 +300,7 @@ class SweepDetector:
         return {k: v[i] for k, v in cols.items()}
 
     def _prepare_rows(self, frame: RequestFrame) -> None:
-        self._cap_names, self._cap_code = np.unique(frame.capability.astype(str), return_inverse=True)
+        self._cap_names, self._cap_code = factorize_str(frame.capability)
         has = np.array([t is not None for t in frame.template_id], dtype=bool)
         self._rare = has & ~np.asarray(frame.template_popular, dtype=bool)
 

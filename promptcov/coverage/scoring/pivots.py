@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 import numpy as np
 from scipy.stats import chi2_contingency, poisson
 
-from promptcov.coverage.frame import RequestFrame
+from promptcov.coverage.frame import RequestFrame, factorize_str
 from promptcov.coverage.scoring.params import PivotParams
 from promptcov.errors import InputError
 
@@ -71,7 +71,7 @@ def model_first_seen(ts: np.ndarray, model: np.ndarray, min_lead_s: float = 8640
     present = np.array([m is not None and m != "" for m in model], dtype=bool)
     if not present.any():
         return {}
-    names, codes = np.unique(np.asarray(model, dtype=object)[present].astype(str), return_inverse=True)
+    names, codes = factorize_str(np.asarray(model, dtype=object)[present])
     first = np.full(len(names), np.inf)
     np.minimum.at(first, codes.ravel(), ts[present])
     return {str(m): float(t) for m, t in zip(names, first, strict=True) if t - start >= min_lead_s}
@@ -113,7 +113,7 @@ def capability_shift(
     ts, cap = np.asarray(ts, dtype=np.float64)[order], np.asarray(capability, dtype=object)[order]
     if len(ts) < 2 * min_side:
         return None
-    areas, codes = np.unique(cap.astype(str), return_inverse=True)
+    areas, codes = factorize_str(cap)
     onehot = np.zeros((len(ts) + 1, len(areas)), dtype=np.int64)
     np.add.at(onehot, (np.arange(1, len(ts) + 1), codes.ravel()), 1)
     cum = np.cumsum(onehot, axis=0)

@@ -375,3 +375,31 @@ def test_one_accounts_volume_on_a_shared_template_does_not_make_templates_look_c
     biggest = max(linker.group_members_.values(), key=len)
     assert len(biggest) >= 24 and all(a.startswith("camp-") for a in biggest)
     assert not any(a.startswith("org-") for a in linker.groups_)
+
+
+def test_a_campaigns_second_scaffold_is_readmitted_through_the_first_and_a_public_prompt_is_not():
+    """40 small accounts on 20 cards (two each). Every account fills scaffold A: card-mates tie its
+    users, so it is readmitted at once. Scaffolds B and C are each filled by one account of every
+    card, so no two of their users share a card: by operator evidence alone they look like strangers.
+    Their shared scaffold A ties them, so B and C are readmitted in the second round. A public prompt
+    that 20 of the campaign's accounts use once among 160 strangers stays out."""
+    b = Builder(41)
+    camp = [f"camp-{i:02d}" for i in range(40)]
+    for i, a in enumerate(camp):
+        card = f"card-{i // 2}"
+        for t in np.sort(b.rng.uniform(T0, T0 + 7 * DAY, 3)):
+            b.add(a, t, template_id="tpl-a", template_popular=True, payment_id=card)
+        for t in np.sort(b.rng.uniform(T0, T0 + 7 * DAY, 3)):  # B on even accounts, C on odd ones
+            b.add(a, t, template_id="tpl-b" if i % 2 == 0 else "tpl-c", template_popular=True, payment_id=card)
+        if i % 2:
+            b.add(a, T0 + b.rng.uniform(0, 7 * DAY), template_id="tpl-public", template_popular=True,
+                  payment_id=card)
+        b.organic(a, 2, payment_id=card)
+    for i in range(160):
+        b.organic(f"org-{i:03d}", 6, payment_id=f"pm-org-{i}")
+        b.add(f"org-{i:03d}", T0 + b.rng.uniform(0, 7 * DAY), template_id="tpl-public", template_popular=True,
+              payment_id=f"pm-org-{i}")
+    linker = AccountLinker().fit(b.frame())
+    assert linker.readmitted_templates_ == ["tpl-a", "tpl-b", "tpl-c"]
+    assert not any(a.startswith("org-") for a in linker.groups_)
+    assert sum(a.startswith("camp-") for a in linker.groups_) >= 36
