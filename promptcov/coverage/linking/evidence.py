@@ -323,7 +323,7 @@ def timing_levels(acc_code: np.ndarray, ts: np.ndarray, n_acc: int, params) -> t
                           min_lift=params.timing_min_lift, alpha=params.timing_alpha,
                           exact_pairs=params.timing_exact_pairs, seed=params.seed,
                           lsh=(params.timing_lsh_bands, params.timing_lsh_rows, params.timing_lsh_max_bucket),
-                          shared_counts=False)
+                          shared_counts=False, max_partners=params.timing_max_partners)
     comparable = np.bincount(acc_code, minlength=n_acc) >= params.timing_min_requests
     return mat.tocsr(), comparable
 

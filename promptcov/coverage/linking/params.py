@@ -40,6 +40,9 @@ class LinkParams:
         ``timing_exact_pairs`` entries, else MinHash/LSH banding of the accounts' bin sets
         (:mod:`~promptcov.coverage.linking.sync_lsh`: bands of rows; a bucket pairs each member
         with its next ``timing_lsh_max_bucket`` members), which bounds the candidates at 10^7 requests.
+    timing_max_partners
+        A synchronised pair is kept only when it is among the strongest ``timing_max_partners`` of one
+        of its accounts (0: all): this bounds the tied pairs at 10^7 requests (see ``timing_links``).
     max_bits
         The most evidence (in bits, log2 Bayes factor) one family may add. Fellegi-Sunter assumes
         the families are independent given the truth; they are not quite (a proxy pool, a card and
@@ -109,6 +112,7 @@ class LinkParams:
     timing_lsh_bands: int = 160
     timing_lsh_rows: int = 4
     timing_lsh_max_bucket: int = 64
+    timing_max_partners: int = 64
     max_bits_template: float = 12.0
     max_bits_near_duplicate: float = 10.0
     max_bits_payment: float = 10.0

@@ -403,3 +403,24 @@ def test_a_campaigns_second_scaffold_is_readmitted_through_the_first_and_a_publi
     assert linker.readmitted_templates_ == ["tpl-a", "tpl-b", "tpl-c"]
     assert not any(a.startswith("org-") for a in linker.groups_)
     assert sum(a.startswith("camp-") for a in linker.groups_) >= 36
+
+
+def test_synchrony_partner_cap_bounds_the_pairs_and_keeps_every_account_connected():
+    """40 accounts fed by one scheduler (the same 30 ten-minute bins), amid random ones: uncapped,
+    every one of the 780 pairs is synchronised; capped at 5 partners, each account keeps its 5
+    strongest, the pairs fall to at most 40 x 5 and the 40 still form one connected component."""
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import connected_components
+
+    rng = np.random.default_rng(17)
+    bins = T0 + np.sort(rng.choice(2000, 30, replace=False)) * 600.0
+    acc = np.concatenate([np.repeat(np.arange(40), 30), np.repeat(np.arange(40, 100), 30)])
+    ts = np.concatenate([np.tile(bins, 40) + rng.uniform(0, 500, 1200), rng.uniform(T0, T0 + 14 * DAY, 1800)])
+    full, _ = timing_links(acc, ts, 100, min_requests=5)
+    capped, _ = timing_links(acc, ts, 100, min_requests=5, max_partners=5)
+    assert full.nnz == 40 * 39 // 2 and max(full.row.max(), full.col.max()) < 40
+    assert 0 < capped.nnz <= 40 * 5
+    deg = np.bincount(np.r_[capped.row, capped.col], minlength=100)
+    assert (deg[:40] >= 5).all() and (deg[40:] == 0).all()
+    sub = sp.coo_matrix((capped.data, (capped.row, capped.col)), shape=(100, 100)).tocsr()[:40, :40]
+    assert connected_components(sub, directed=False)[0] == 1
