@@ -127,6 +127,7 @@ def timing_links(
         ok = (score >= min_score) & (shared >= min_shared_bins)
         ok &= log_p <= np.log(alpha) - np.log(n_e * (n_e - 1) / 2)
         r, c, score, shared = r[ok], c[ok], score[ok], shared[ok]
+        del o, e, n_small, p_null, log_p, ok  # tens of millions of candidates at 10^7 requests
         if max_partners > 0 and len(r):
             keep = top_partners(r, c, score, max_partners)
             r, c, score, shared = r[keep], c[keep], score[keep], shared[keep]
@@ -147,13 +148,16 @@ def top_partners(r: np.ndarray, c: np.ndarray, score: np.ndarray, k: int) -> np.
     [0, 2, 3]
     """
     n = len(r)
-    node = np.concatenate([r, c])
-    pair = np.concatenate([np.arange(n), np.arange(n)])
+    idx = np.int32 if max(n, int(np.max(r, initial=0)), int(np.max(c, initial=0))) < 2**31 - 1 else np.int64
+    node = np.concatenate([r, c]).astype(idx, copy=False)
+    pair = np.concatenate([np.arange(n, dtype=idx), np.arange(n, dtype=idx)])
     order = np.lexsort((pair, -np.concatenate([score, score]), node))
     node, pair = node[order], pair[order]
-    start = np.r_[0, np.flatnonzero(node[1:] != node[:-1]) + 1]
-    rank = np.arange(len(node)) - np.repeat(start, np.diff(np.r_[start, len(node)]))
-    return np.unique(pair[rank < k])
+    del order
+    start = np.r_[0, np.flatnonzero(node[1:] != node[:-1]) + 1].astype(idx)
+    first = np.repeat(start, np.diff(np.r_[start, len(node)]))
+    del node
+    return np.unique(pair[np.arange(len(pair), dtype=idx) - first < k]).astype(np.int64)
 
 
 class _Occupancy:
