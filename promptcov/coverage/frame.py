@@ -139,8 +139,8 @@ class RequestFrame:
         code, ids = self.codes("account_id", drop_empty=False)
         if (code >= 0).all():
             return code, ids.astype(str)
-        ids, code = np.unique(self.account_id.astype(str), return_inverse=True)
-        return code.astype(np.int64).ravel(), ids
+        ids, code = factorize_str(self.account_id)
+        return code, ids.astype(str)
 
     def __len__(self) -> int:
         return len(self.account_id)
@@ -259,9 +259,9 @@ def _sorted_codes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     code = np.full(len(values), -1, dtype=np.int32)
     if not present.any():
         return code, np.array([], dtype=object)
-    uniq, inv = np.unique(values[present].astype(str), return_inverse=True)
-    code[present] = inv.ravel()
-    return code, uniq.astype(object)
+    uniq, inv = factorize_str(values[present])
+    code[present] = inv
+    return code, uniq
 
 
 def _compact(code: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

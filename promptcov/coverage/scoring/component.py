@@ -7,7 +7,8 @@ import numpy as np
 from promptcov.coverage.frame import factorize_str
 from promptcov.coverage.metrics.basic import COT_AREA, is_cot_marker
 
-__all__ = ["sweep_component_mask", "group_owned_popular", "spread_cap"]
+__all__ = ["sweep_component_mask", "rare_template_rows", "cot_rows", "group_owned_popular", "spread_cap",
+           "alike_members"]
 
 
 def sweep_component_mask(
@@ -22,12 +23,18 @@ def sweep_component_mask(
     Ordinary groups (an office, a family) have almost no such rows, so the shrinkage toward the
     prior keeps their component score low.
     """
-    template_id = np.asarray(template_id, dtype=object)
-    rare = np.array([t is not None for t in template_id], dtype=bool) & ~np.asarray(
-        template_popular, dtype=bool
-    )
-    cot = (np.asarray(capability, dtype=object) == COT_AREA) | is_cot_marker(marker)
-    return rare | cot
+    return rare_template_rows(template_id, template_popular) | cot_rows(capability, marker)
+
+
+def rare_template_rows(template_id: np.ndarray, template_popular: np.ndarray) -> np.ndarray:
+    """Rows that fill a shared template that is not popular: a scaffold's fills, not a public prompt."""
+    has = np.array([t is not None for t in np.asarray(template_id, dtype=object)], dtype=bool)
+    return has & ~np.asarray(template_popular, dtype=bool)
+
+
+def cot_rows(capability: np.ndarray, marker: np.ndarray) -> np.ndarray:
+    """Rows that ask for chain-of-thought: the area, or a CoT marker rule that fired."""
+    return (np.asarray(capability, dtype=object) == COT_AREA) | is_cot_marker(marker)
 
 
 def group_owned_popular(

@@ -31,6 +31,7 @@ from promptcov.coverage.metrics.accounts import (
 )
 from promptcov.coverage.scoring.benign import benchmark_like
 from promptcov.coverage.scoring.calibration import calibrate_threshold, null_fit
+from promptcov.coverage.scoring.component import rare_template_rows
 from promptcov.coverage.scoring.groups import score_groups
 from promptcov.coverage.scoring.params import DetectorParams, ScoreWeights
 from promptcov.coverage.scoring.reasons import reasons_for
@@ -133,7 +134,8 @@ class SweepDetector:
         membership = self._membership(groups, edges_in, membership)
         cohesion = cohesion if cohesion is not None else {
             g: float(np.mean([e[3] for e in es if e[2] in _STRONG] or [0.0])) for g, es in edges_in.items()}
-        gids, gm, gscore, gcontrib = self._score_groups(frame, members, cohesion, cells, population, kw)
+        gids, gm, gscore, gcontrib, self._ccols = score_groups(
+            frame, members, cohesion, cells, population, kw, self.weights_, p.owned_template_share)
         gscore_of = dict(zip(gids, gscore, strict=True))
         tie = np.array([membership.get(a, 0.0) for a in ids])
         tie = np.where(tie >= p.min_member_weight, tie, 0.0)  # a weak tie inherits nothing
@@ -204,12 +206,6 @@ class SweepDetector:
                 out.setdefault(a, 1.0)
         return out
 
-    def _score_groups(self, frame, members, cohesion, cells, population, kw) -> tuple:
-        """Pooled group scores (:func:`~promptcov.coverage.scoring.groups.score_groups`)."""
-        gids, gm, gscore, gcontrib, self._ccols = score_groups(
-            frame, members, cohesion, cells, population, kw, self.weights_, self.params_.owned_template_share)
-        return gids, gm, gscore, gcontrib
-
     @staticmethod
     def _resolve_groups(groups, group_members) -> tuple[dict[str, str], dict[str, list[str]]]:
         if groups is not None and not isinstance(groups, dict):
@@ -248,8 +244,7 @@ class SweepDetector:
 
     def _prepare_rows(self, frame: RequestFrame) -> None:
         self._cap_names, self._cap_code = factorize_str(frame.capability)
-        has = np.array([t is not None for t in frame.template_id], dtype=bool)
-        self._rare = has & ~np.asarray(frame.template_popular, dtype=bool)
+        self._rare = rare_template_rows(frame.template_id, frame.template_popular)
 
     def _examples_and_shares(self, frame: RequestFrame, rows: np.ndarray) -> dict:
         """Area shares, top rare templates and distinct example prompts spread over them."""

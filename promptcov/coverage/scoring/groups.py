@@ -10,9 +10,10 @@ from promptcov.coverage.frame import RequestFrame
 from promptcov.coverage.metrics.accounts import compute_pooled_metrics
 from promptcov.coverage.scoring.component import (
     alike_members,
+    cot_rows,
     group_owned_popular,
+    rare_template_rows,
     spread_cap,
-    sweep_component_mask,
 )
 from promptcov.coverage.scoring.params import ScoreWeights
 from promptcov.coverage.scoring.score import group_evidence, score_metrics, timing_class
@@ -50,10 +51,10 @@ def score_groups(frame: RequestFrame, members: dict[str, list[str]], cohesion: d
         return gids, gm, np.zeros(0), {}, ccols
     gm["timing_class"] = timing_class(gm, w)
     gm["cohesion"] = np.array([cohesion.get(g, 0.0) for g in gids])
-    mask = sweep_component_mask(frame.template_id, frame.template_popular, frame.capability, frame.marker)
-    mask = spread_cap(mask & grouped, acct_code, row_group)
-    has_t = np.array([t is not None for t in frame.template_id], dtype=bool)
-    filled = spread_cap(has_t & ~np.asarray(frame.template_popular, dtype=bool) & grouped, acct_code, row_group)
+    # the sweep component (rare-template fills or CoT) and, within it, the fills alone
+    rare = rare_template_rows(frame.template_id, frame.template_popular)
+    mask = spread_cap((rare | cot_rows(frame.capability, frame.marker)) & grouped, acct_code, row_group)
+    filled = spread_cap(rare & grouped, acct_code, row_group)
     alike = alike_members(filled, acct_code, row_group)
     gm["alike_members"] = np.array([alike.get(g, (0.0, 0))[0] for g in gids])
     n_filled = np.array([alike.get(g, (0.0, 0))[1] for g in gids], dtype=np.float64)
